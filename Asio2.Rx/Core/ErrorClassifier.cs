@@ -1,0 +1,41 @@
+using System.Net.Sockets;
+using System.Security.Authentication;
+
+namespace Asio2.Rx;
+
+/// <summary>Sorts transport exceptions into close reasons.</summary>
+internal static class ErrorClassifier
+{
+    public static CloseReason Classify(Exception ex)
+    {
+        // SslStream and NetworkStream wrap socket errors in IOException; look through it.
+        var inner = ex is IOException { InnerException: SocketException se } ? se : ex;
+        return inner switch
+        {
+            SocketException s when IsReset(s.SocketErrorCode) => new CloseReason(CloseKind.Reset, s, s.Message),
+            SocketException s when s.SocketErrorCode == SocketError.TimedOut => new CloseReason(CloseKind.Reset, s, "the connection timed out (keep-alive or retransmission)"),
+            AuthenticationException a => new CloseReason(CloseKind.HandshakeFailed, a, a.Message),
+            ConnectionResetException r => new CloseReason(CloseKind.Reset, r, r.Message),
+            IOException io when io.Message.Contains("reset", StringComparison.OrdinalIgnoreCase) => new CloseReason(CloseKind.Reset, io, io.Message),
+            ObjectDisposedException or OperationCanceledException => new CloseReason(CloseKind.LocalAbort, inner, inner.Message),
+            _ => new CloseReason(CloseKind.Error, inner, inner.Message),
+        };
+    }
+
+    /// <summary>Errors that mean "the peer (or the path to it) dropped the connection", as opposed to our own misuse.</summary>
+    private static bool IsReset(SocketError code) => code is
+        SocketError.ConnectionReset or       // RST from the peer
+        SocketError.ConnectionAborted or     // Linux reports ECONNABORTED for some RSTs during accept/read
+        SocketError.Shutdown or              // EPIPE: writing after the peer closed
+        SocketError.NetworkReset or
+        SocketError.HostUnreachable or
+        SocketError.NetworkUnreachable or
+        SocketError.NotConnected;
+}
+
+/// <summary>The peer reset a transport that has no socket (in-memory pairs, pipes).</summary>
+public sealed class ConnectionResetException : IOException
+{
+    /// <summary>Creates the exception.</summary>
+    public ConnectionResetException(string message) : base(message) { }
+}

@@ -1,0 +1,64 @@
+using System.Reactive.Concurrency;
+
+namespace Asio2.Rx;
+
+/// <summary>
+/// A fixed set of schedulers that sessions are pinned to, round robin: asio2's "one io_context per core".
+/// Everything a session raises (frames, close, its timers) runs on its pinned scheduler, one at a time,
+/// so per-session handler state needs no locks.
+/// </summary>
+/// <remarks>
+/// Thread-safe. A pool can be shared by any number of servers and clients. A pool built from schedulers
+/// you pass in (for example one <c>TestScheduler</c>) does not own them and does not dispose them.
+/// </remarks>
+public sealed class SchedulerPool : IDisposable
+{
+    private static readonly Lazy<SchedulerPool> s_shared = new(() => new SchedulerPool(Environment.ProcessorCount));
+
+    private readonly IScheduler[] _schedulers;
+    private readonly EventLoopScheduler[] _owned;
+    private int _next = -1;
+
+    /// <summary>Creates <paramref name="count"/> event-loop threads (background threads named "Asio2.Rx loop N").</summary>
+    public SchedulerPool(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        _owned = new EventLoopScheduler[count];
+        for (int i = 0; i < count; i++)
+        {
+            string name = $"Asio2.Rx loop {i}";
+            _owned[i] = new EventLoopScheduler(start => new Thread(start) { IsBackground = true, Name = name });
+        }
+        _schedulers = _owned;
+    }
+
+    /// <summary>Wraps existing schedulers (e.g. a <c>TestScheduler</c>, or <c>ImmediateScheduler.Instance</c> for the lowest latency).
+    /// The pool does not dispose them.</summary>
+    public SchedulerPool(params IScheduler[] schedulers)
+    {
+        ArgumentNullException.ThrowIfNull(schedulers);
+        if (schedulers.Length == 0) throw new ArgumentException("At least one scheduler is needed.", nameof(schedulers));
+        _schedulers = (IScheduler[])schedulers.Clone();
+        _owned = [];
+    }
+
+    /// <summary>The process-wide default pool: one event loop per core, created on first use, never disposed.</summary>
+    public static SchedulerPool Shared => s_shared.Value;
+
+    /// <summary>How many schedulers the pool holds.</summary>
+    public int Count => _schedulers.Length;
+
+    /// <summary>The next scheduler, round robin. Each new session calls this once and keeps the result.</summary>
+    public IScheduler Next()
+    {
+        uint i = (uint)Interlocked.Increment(ref _next);
+        return _schedulers[i % (uint)_schedulers.Length];
+    }
+
+    /// <summary>Stops the event-loop threads this pool created. Wrapped schedulers are left alone.</summary>
+    public void Dispose()
+    {
+        if (ReferenceEquals(this, s_shared.IsValueCreated ? s_shared.Value : null)) return;
+        foreach (var s in _owned) s.Dispose();
+    }
+}

@@ -1,0 +1,261 @@
+using System.Net;
+using System.Reactive.Concurrency;
+using System.Reactive.Disposables;
+using System.Reactive.Linq;
+using System.Reactive.Subjects;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace Asio2.Rx;
+
+/// <summary>
+/// One connection (or, for UDP, one remote endpoint): its identity, its received <see cref="Frames"/>, its
+/// <see cref="Closed"/> reason, and a thread-safe <see cref="Send(ReadOnlySpan{byte})"/>. Every transport's
+/// sessions are this type; the mechanisms here (send queue, receive back-pressure, scheduler pinning, close
+/// reasons) are shared by all of them.
+/// </summary>
+/// <remarks>
+/// <para><b>Threading.</b> A session is pinned to one <see cref="Scheduler"/>. <see cref="Frames"/>, <see cref="Closed"/>
+/// and session timers are delivered on it, never concurrently. <c>Send</c>, <c>Close</c> and <c>Abort</c> may be
+/// called from any thread.</para>
+/// <para><b>Hot streams.</b> <see cref="Frames"/> is hot: a subscriber sees frames that arrive after it subscribed.
+/// Reading starts only after the session was announced (a server's <c>Sessions</c>, a client's <c>Connections</c>),
+/// so subscribing inside that notification sees the first frame. <see cref="Frames"/> completes (never errors)
+/// when the session ends; <see cref="Closed"/> then delivers the reason, and replays it to late subscribers.</para>
+/// </remarks>
+public abstract partial class Session : IDisposable
+{
+    private static long s_nextId;
+
+    private readonly Subject<Frame> _frames = new();
+    private readonly AsyncSubject<CloseReason> _closed = new();
+    private readonly IObservable<Frame> _framesView;
+    private readonly IObservable<CloseReason> _closedView;
+    private CloseReason? _closeReason;
+    private int _transportClosed;
+    private bool _finished; // touched only on the scheduler
+    private long _lastActivityTicks;
+    private long _bytesReceived;
+    private long _framesReceived;
+    private IDisposable? _silenceTimer;
+
+    private protected Session(SessionSettings settings, IScheduler scheduler)
+    {
+        Settings = settings;
+        Scheduler = scheduler;
+        Logger = settings.Logger;
+        Id = Interlocked.Increment(ref s_nextId);
+        _framesView = _frames.AsObservable();
+        _closedView = _closed.AsObservable();
+        _lastActivityTicks = scheduler.Now.UtcTicks;
+        _sendQueue = new SendQueue(this);
+    }
+
+    private protected SessionSettings Settings { get; }
+
+    private protected ILogger Logger { get; }
+
+    /// <summary>A process-wide unique, increasing id.</summary>
+    public long Id { get; }
+
+    /// <summary>The scheduler this session is pinned to; everything it raises is delivered here.</summary>
+    public IScheduler Scheduler { get; }
+
+    /// <summary>The local address of the connection, when the transport has one.</summary>
+    public abstract EndPoint? LocalEndPoint { get; }
+
+    /// <summary>The peer's address, when the transport has one.</summary>
+    public abstract EndPoint? RemoteEndPoint { get; }
+
+    /// <summary>The transport's name: "tcp", "tls", "udp", "kcp", "serial", "memory".</summary>
+    public string Transport => Settings.Transport;
+
+    /// <summary>Received frames, hot, on <see cref="Scheduler"/>. Completes when the session ends; never errors.</summary>
+    public IObservable<Frame> Frames => _framesView;
+
+    /// <summary>The reason the session ended: one value, then completion. Replayed to late subscribers.</summary>
+    public IObservable<CloseReason> Closed => _closedView;
+
+    /// <summary>The close reason once the session has started closing; null while open.</summary>
+    public CloseReason? CloseReason => Volatile.Read(ref _closeReason);
+
+    /// <summary>True until the session starts closing.</summary>
+    public bool IsOpen => Volatile.Read(ref _closeReason) is null;
+
+    /// <summary>Per-session application state (asio2's <c>user_data</c>). The library never reads it.</summary>
+    public object? UserData { get; set; }
+
+    /// <summary>Bytes received from the transport.</summary>
+    public long BytesReceived => Volatile.Read(ref _bytesReceived);
+
+    /// <summary>Frames delivered to subscribers.</summary>
+    public long FramesReceived => Volatile.Read(ref _framesReceived);
+
+    /// <summary>When bytes last arrived (scheduler time); the session's start time before that.</summary>
+    public DateTimeOffset LastActivity => new(Volatile.Read(ref _lastActivityTicks), TimeSpan.Zero);
+
+    /// <summary>Sends the bytes as one frame (with the framing's header, if it has one). Thread-safe, ordered and non-blocking.</summary>
+    public SendResult Send(ReadOnlySpan<byte> data) => _sendQueue.Enqueue(data);
+
+    /// <summary>Sends the bytes as one frame. The bytes are copied before this returns.</summary>
+    public SendResult Send(ReadOnlyMemory<byte> data) => _sendQueue.Enqueue(data.Span);
+
+    /// <summary>Sends the bytes as one frame. The bytes are copied before this returns.</summary>
+    public SendResult Send(byte[] data) => _sendQueue.Enqueue(data);
+
+    /// <summary>Sends the UTF-8 bytes of <paramref name="text"/> as one frame (add the delimiter yourself when the framing has one).</summary>
+    public SendResult Send(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        int max = Encoding.UTF8.GetMaxByteCount(text.Length);
+        if (max <= 1024)
+        {
+            Span<byte> tmp = stackalloc byte[max];
+            return _sendQueue.Enqueue(tmp[..Encoding.UTF8.GetBytes(text, tmp)]);
+        }
+        return _sendQueue.Enqueue(Encoding.UTF8.GetBytes(text));
+    }
+
+    /// <summary>Closes gracefully: stops accepting sends, writes what is queued (within the drain timeout), then
+    /// closes the connection. <see cref="Closed"/> reports <see cref="CloseKind.LocalClose"/>.</summary>
+    public void Close() => Shutdown(new CloseReason(CloseKind.LocalClose), graceful: true);
+
+    /// <summary>Closes at once, dropping queued sends. <see cref="Closed"/> reports <see cref="CloseKind.LocalAbort"/>.</summary>
+    public void Abort() => Shutdown(new CloseReason(CloseKind.LocalAbort), graceful: false);
+
+    /// <summary>Same as <see cref="Close"/>.</summary>
+    public void Dispose() => Close();
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Transport} session {Id} {RemoteEndPoint}";
+
+    /// <summary>Invoked once, on the scheduler, after the session's streams completed. Owners unregister here.</summary>
+    internal Action<Session>? Finished { get; set; }
+
+    /// <summary>Starts the transport's I/O. Owners call this right after announcing the session.</summary>
+    internal void Start()
+    {
+        Asio2Metrics.SessionOpened(Transport);
+        if (Settings.SilenceTimeout is { } timeout) ArmSilenceTimer(timeout);
+        StartTransport();
+    }
+
+    /// <summary>Starts reading (and handshaking, for transports that have one).</summary>
+    private protected abstract void StartTransport();
+
+    /// <summary>Closes the transport: gracefully (FIN after queued data) or abortively (RST, drop everything).</summary>
+    private protected abstract void CloseTransport(bool abortive);
+
+    /// <summary>Records received bytes for counters, metrics and the silence timeout.</summary>
+    private protected void OnBytesReceived(int count)
+    {
+        Volatile.Write(ref _bytesReceived, _bytesReceived + count);
+        Volatile.Write(ref _lastActivityTicks, Scheduler.Now.UtcTicks);
+        Asio2Metrics.BytesReceived(Transport, count);
+    }
+
+    /// <summary>
+    /// Ends the session with <paramref name="reason"/>; the first reason wins and later calls do nothing.
+    /// Graceful: queued sends are written first (bounded by the drain timeout). Thread-safe.
+    /// </summary>
+    internal void Shutdown(CloseReason reason, bool graceful)
+    {
+        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null) return;
+        if (Logger.IsEnabled(LogLevel.Debug)) Logger.LogDebug("{Session} closing: {Reason}", this, reason);
+        _silenceTimer?.Dispose();
+        long drainTo = _sendQueue.Seal();
+        if (!graceful || _sendQueue.IsSentThrough(drainTo))
+        {
+            CloseTransportOnce(abortive: !graceful);
+            return;
+        }
+        // Drain: close when everything queued has been written, or abort when the drain timeout passes first.
+        var timer = Scheduler.Schedule(this, Settings.DrainTimeout, static (_, s) =>
+        {
+            s.CloseTransportOnce(abortive: true);
+            return Disposable.Empty;
+        });
+        _sendQueue.WhenSent(drainTo).ContinueWith(static (_, state) =>
+        {
+            var (s, t) = ((Session, IDisposable))state!;
+            t.Dispose();
+            s.CloseTransportOnce(abortive: false);
+        }, (this, timer), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>Schedules a shutdown behind the frames already queued for delivery, so they are seen first (used for
+    /// end of stream and protocol errors, where the peer's last complete frames still count).</summary>
+    private protected void ShutdownAfterPendingFrames(CloseReason reason, bool graceful) =>
+        Scheduler.Schedule((this, reason, graceful), static (_, st) =>
+        {
+            st.Item1.Shutdown(st.reason, st.graceful);
+            return Disposable.Empty;
+        });
+
+    private void CloseTransportOnce(bool abortive)
+    {
+        if (Interlocked.Exchange(ref _transportClosed, 1) != 0) return;
+        try
+        {
+            CloseTransport(abortive);
+        }
+        catch (Exception ex)
+        {
+            Logger.LogDebug(ex, "{Session} transport close failed", this);
+        }
+        Scheduler.Schedule(this, static (_, s) =>
+        {
+            s.Finish();
+            return Disposable.Empty;
+        });
+    }
+
+    /// <summary>Runs on the scheduler after the transport closed: completes the streams, in order.</summary>
+    private void Finish()
+    {
+        if (_finished) return;
+        _finished = true;
+        var reason = _closeReason!;
+        _sendQueue.Fail(reason);
+        ReleaseReader();
+        Asio2Metrics.SessionClosed(Transport, reason.Kind);
+        if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort)
+            && Logger.IsEnabled(LogLevel.Information))
+        {
+            Logger.LogInformation(reason.Exception, "{Session} closed: {Reason}", this, reason);
+        }
+        SafeNotify(static s => s._frames.OnCompleted());
+        SafeNotify(static s => { s._closed.OnNext(s._closeReason!); s._closed.OnCompleted(); });
+        try { Finished?.Invoke(this); }
+        catch (Exception ex) { Logger.LogError(ex, "{Session} owner callback failed", this); }
+    }
+
+    private void SafeNotify(Action<Session> notify)
+    {
+        try
+        {
+            notify(this);
+        }
+        catch (Exception ex)
+        {
+            // The session is already closed; there is nothing left to close, so log and count only.
+            Asio2Metrics.UserCodeFault(Transport);
+            Logger.LogError(ex, "{Session} a subscriber threw while the session was closing", this);
+        }
+    }
+
+    private void ArmSilenceTimer(TimeSpan timeout)
+    {
+        _silenceTimer = Scheduler.Schedule(this, timeout, static (_, s) =>
+        {
+            if (!s.IsOpen) return Disposable.Empty;
+            var timeout = s.Settings.SilenceTimeout!.Value;
+            var idle = s.Scheduler.Now - s.LastActivity;
+            if (idle >= timeout)
+                s.Shutdown(new CloseReason(CloseKind.SilenceTimeout, null, $"nothing received for {idle.TotalMilliseconds:0} ms"), graceful: false);
+            else
+                s.ArmSilenceTimer(timeout - idle);
+            return Disposable.Empty;
+        });
+    }
+}

@@ -1,0 +1,64 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Asio2.Rx;
+
+/// <summary>A transport over a connected stream <see cref="Socket"/>.</summary>
+internal sealed class SocketTransport : Transport
+{
+    private readonly Socket _socket;
+    private readonly EndPoint? _local;
+    private readonly EndPoint? _remote;
+
+    public SocketTransport(Socket socket)
+    {
+        _socket = socket;
+        // Cached: the properties throw once the socket is disposed, and logs ask for them after close.
+        _local = socket.LocalEndPoint;
+        _remote = socket.RemoteEndPoint;
+    }
+
+    public Socket Socket => _socket;
+    public override string Name => "tcp";
+    public override EndPoint? LocalEndPoint => _local;
+    public override EndPoint? RemoteEndPoint => _remote;
+
+    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+
+    public override ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        var pending = _socket.SendAsync(data, SocketFlags.None, cancellationToken);
+        if (pending.IsCompletedSuccessfully && pending.Result == data.Length) return default;
+        return SendRestAsync(pending, data, cancellationToken);
+    }
+
+    private async ValueTask SendRestAsync(ValueTask<int> pending, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            int sent = await pending.ConfigureAwait(false);
+            data = data[sent..];
+            if (data.IsEmpty) return;
+            pending = _socket.SendAsync(data, SocketFlags.None, cancellationToken);
+        }
+    }
+
+    public override void Shutdown()
+    {
+        // FIN after everything written; the socket is closed right after by Dispose.
+        try { _socket.Shutdown(SocketShutdown.Both); }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
+    }
+
+    public override void Abort()
+    {
+        // Linger 0 makes close() send RST and drop unsent data.
+        try { _socket.LingerState = new LingerOption(true, 0); }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
+    }
+
+    public override void Dispose() => _socket.Dispose();
+}
