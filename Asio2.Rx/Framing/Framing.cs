@@ -26,8 +26,17 @@ public abstract partial class Framing
     /// <summary>The largest payload (excluding any header) this framing accepts.</summary>
     public int MaxFrameSize { get; }
 
-    /// <summary>The most bytes one undecoded frame can occupy in a receive buffer (payload plus header/delimiter).</summary>
+    /// <summary>The most bytes one undecoded frame can occupy in a receive buffer (payload plus header/delimiter).
+    /// A decoder given this many bytes either returns a frame or throws, so a receive buffer never needs to grow past it.</summary>
     internal virtual int MaxEncodedFrameSize => MaxFrameSize + 16;
+
+    /// <summary>Checks that a frame of <paramref name="encodedSize"/> bytes fits in one array, so a read loop can buffer it.</summary>
+    private protected static int CheckEncodedSize(long encodedSize, string paramName)
+    {
+        if (encodedSize > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(paramName, $"a frame of {encodedSize} bytes (header included) does not fit in one array");
+        return (int)encodedSize;
+    }
 
     /// <summary>Creates the per-connection decoder. Decoders may keep scan state between calls.</summary>
     internal abstract FrameDecoder CreateDecoder();
@@ -67,10 +76,18 @@ internal abstract class FrameDecoder
     /// Returns false when more bytes are needed. Throws <see cref="FrameException"/> on illegal or oversize input.
     /// After a true result the caller drops <see cref="FrameBounds.Consumed"/> bytes and calls again with the rest.
     /// </summary>
+    /// <remarks>
+    /// After a false result the next call must pass the same bytes again, possibly followed by more: decoders
+    /// remember how far they have scanned and resume there, so feeding a frame byte by byte stays O(n).
+    /// A false result means fewer than <see cref="Framing.MaxEncodedFrameSize"/> bytes are buffered.
+    /// Consumed is at least 1 for every frame.
+    /// </remarks>
     public abstract bool TryDecode(ReadOnlyMemory<byte> buffer, out FrameBounds frame);
 
     /// <summary>Called when the input ends with <paramref name="remaining"/> undecoded bytes (&gt; 0).
     /// Raw framing hands them out; the others report a truncated frame.</summary>
+    /// <remarks>Call it again with what is left after each true result; a false result with bytes left means
+    /// the input ended mid-frame (<see cref="FrameError.Truncated"/>).</remarks>
     public virtual bool TryDecodeFinal(ReadOnlyMemory<byte> remaining, out FrameBounds frame)
     {
         frame = default;
