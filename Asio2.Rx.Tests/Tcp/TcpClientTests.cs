@@ -38,11 +38,14 @@ public class TcpClientTests
         Exception? error = null;
         client.Connect(Nowhere).Subscribe(_ => { }, e => error = e);
 
-        scheduler.AdvanceTo(TimeSpan.FromSeconds(5).Ticks - 1);
+        scheduler.AdvanceBy(1); // Rx's TestScheduler runs work scheduled "now" one tick later: the attempt starts at tick 1
+        long started = Assert.Single(attempts);
+        long timeout = TimeSpan.FromSeconds(5).Ticks;
+        scheduler.AdvanceTo(started + timeout - 1);
         Assert.Empty(failures.Messages);
-        scheduler.AdvanceTo(TimeSpan.FromSeconds(5).Ticks);
+        scheduler.AdvanceTo(started + timeout);
 
-        failures.Messages.AssertEqual(ReactiveTest.OnNext(TimeSpan.FromSeconds(5).Ticks, CloseKind.ConnectTimeout));
+        failures.Messages.AssertEqual(ReactiveTest.OnNext(started + timeout, CloseKind.ConnectTimeout));
         Assert.Equal(CloseKind.ConnectTimeout, Assert.IsType<ConnectException>(error).Reason.Kind);
         Assert.Single(attempts);
     }
@@ -63,9 +66,10 @@ public class TcpClientTests
 
         scheduler.AdvanceTo(TimeSpan.FromSeconds(70).Ticks);
 
-        // attempt at t, timeout at t+5, retry after 1, 2, 4, 8, 8 s.
+        // attempt at t, timeout at t+5, retry after 1, 2, 4, 8, 8 s (relative to the first attempt, which
+        // Rx's TestScheduler starts one tick after "now").
         long[] expected = [0, 6, 13, 22, 35, 48, 61];
-        Assert.Equal(expected.Select(s => TimeSpan.FromSeconds(s).Ticks), attempts);
+        Assert.Equal(expected.Select(s => attempts[0] + TimeSpan.FromSeconds(s).Ticks), attempts);
     }
 
     [Fact]

@@ -35,7 +35,7 @@ public class TcpEchoTests
 
         var results = await Task.WhenAll(Enumerable.Range(0, clients).Select(async c =>
         {
-            using var client = new TcpClient(new TcpClientOptions { Framing = Framing.Datagram(), Schedulers = pool });
+            await using var client = new TcpClient(new TcpClientOptions { Framing = Framing.Datagram(), Schedulers = pool });
             var received = new List<int>(frames);
             var all = client.Frames.Select(f => BitConverter.ToInt32(f.Span)).Do(received.Add).Take(frames).ToTask();
             await client.Connect(endPoint).First("connection");

@@ -25,11 +25,13 @@ public class TcpServerTests
         await using var server = new TcpServer(new TcpServerOptions { Framing = Framing.Delimiter('\n') });
         var closes = server.Sessions.SelectMany(s => s.Closed).Replay();
         closes.Connect();
-        server.Sessions.SelectMany(s => s.Frames).Subscribe(f =>
+        // One subscription per session: Rx unsubscribes an observer that throws, so a merged SelectMany
+        // subscription would end for every session; a per-session one ends for the faulty session only.
+        server.Sessions.Subscribe(session => session.Frames.Subscribe(f =>
         {
             if (f.Text == "boom") throw new InvalidOperationException("handler bug");
             f.Session.Send(f.Text + "\n");
-        });
+        }));
         var endPoint = server.Start("127.0.0.1", 0);
 
         using var good = await Wait.ConnectRaw(endPoint);
@@ -42,6 +44,26 @@ public class TcpServerTests
         await good.SendAsync(Encoding.ASCII.GetBytes("still here\n"));
         Assert.Equal("still here\n", Encoding.ASCII.GetString(await Wait.ReadExactly(good, 11)));
         Assert.Equal(1, server.SessionCount);
+    }
+
+    [Fact]
+    public async Task SubscriberThatThrows_InMergedStream_ClosesItsSession_ServerKeepsAccepting()
+    {
+        await using var server = new TcpServer(new TcpServerOptions { Framing = Framing.Delimiter('\n') });
+        var closes = server.Sessions.SelectMany(s => s.Closed).Replay();
+        closes.Connect();
+        server.Sessions.SelectMany(s => s.Frames).Subscribe(_ => throw new InvalidOperationException("handler bug"));
+        server.Sessions.Subscribe(s => s.Frames.Subscribe(f => f.Session.Send(f.Text + "\n")));
+        var endPoint = server.Start("127.0.0.1", 0);
+
+        using var bad = await Wait.ConnectRaw(endPoint);
+        await bad.SendAsync(Encoding.ASCII.GetBytes("boom\n"));
+        Assert.Equal(CloseKind.UserCodeFault, (await closes.First("the faulty session's close")).Kind);
+
+        // The server, its Sessions stream and new sessions are unaffected.
+        using var next = await Wait.ConnectRaw(endPoint);
+        await next.SendAsync(Encoding.ASCII.GetBytes("ok\n"));
+        Assert.Equal("ok\n", Encoding.ASCII.GetString(await Wait.ReadExactly(next, 3)));
     }
 
     [Fact]

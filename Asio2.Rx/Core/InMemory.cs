@@ -1,4 +1,4 @@
-using System.IO.Pipelines;
+using System.Threading.Tasks.Sources;
 using System.Net;
 
 namespace Asio2.Rx;
@@ -32,25 +32,18 @@ public static class InMemory
     /// <summary>Creates a connected pair; call <see cref="InMemoryPair.Start"/> after subscribing.</summary>
     public static InMemoryPair CreatePair(SessionOptions? a = null, SessionOptions? b = null)
     {
-        var aToB = NewPipe();
-        var bToA = NewPipe();
+        var aToB = new ByteChannel(WindowBytes);
+        var bToA = new ByteChannel(WindowBytes);
         var optionsA = a ?? new SessionOptions();
         var optionsB = b ?? a ?? new SessionOptions();
         var settingsA = optionsA.Resolve("memory");
         var settingsB = optionsB.Resolve("memory");
         var endA = new PipeEndPoint("A");
         var endB = new PipeEndPoint("B");
-        var sa = new StreamSession(new PipeTransport(bToA.Reader, aToB.Writer, endA, endB), settingsA, settingsA.Schedulers.Next());
-        var sb = new StreamSession(new PipeTransport(aToB.Reader, bToA.Writer, endB, endA), settingsB, settingsB.Schedulers.Next());
+        var sa = new StreamSession(new PipeTransport(bToA, aToB, endA, endB), settingsA, settingsA.Schedulers.Next());
+        var sb = new StreamSession(new PipeTransport(aToB, bToA, endB, endA), settingsB, settingsB.Schedulers.Next());
         return new InMemoryPair(sa, sb);
     }
-
-    private static Pipe NewPipe() => new(new PipeOptions(
-        readerScheduler: PipeScheduler.Inline,
-        writerScheduler: PipeScheduler.Inline,
-        pauseWriterThreshold: WindowBytes,
-        resumeWriterThreshold: WindowBytes / 2,
-        useSynchronizationContext: false));
 
     /// <summary>Names one end of an in-memory pair.</summary>
     private sealed class PipeEndPoint(string name) : EndPoint
@@ -59,52 +52,161 @@ public static class InMemory
     }
 
     /// <summary>One end of a pair: reads what the other end writes.</summary>
-    private sealed class PipeTransport(PipeReader input, PipeWriter output, EndPoint local, EndPoint remote) : Transport
+    private sealed class PipeTransport(ByteChannel input, ByteChannel output, EndPoint local, EndPoint remote) : Transport
     {
-        private int _closed;
-
         public override string Name => "memory";
         public override EndPoint? LocalEndPoint => local;
         public override EndPoint? RemoteEndPoint => remote;
 
-        public override async ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
-        {
-            var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            var data = result.Buffer;
-            if (data.IsEmpty && result.IsCompleted) return 0;
-            int n = (int)Math.Min(data.Length, buffer.Length);
-            var slice = data.Slice(0, n);
-            foreach (var segment in slice)
-            {
-                segment.Span.CopyTo(buffer.Span);
-                buffer = buffer[segment.Length..];
-            }
-            input.AdvanceTo(slice.End);
-            return n;
-        }
+        public override ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) => input.ReadAsync(buffer);
 
-        public override async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
-        {
-            var flush = await output.WriteAsync(data, cancellationToken).ConfigureAwait(false);
-            if (flush.IsCompleted) throw new ConnectionResetException("the other end of the in-memory pair is closed");
-        }
+        public override ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => output.WriteAsync(data);
 
         public override void Shutdown()
         {
-            if (Interlocked.Exchange(ref _closed, 1) != 0) return;
-            output.Complete();
-            input.Complete();
+            output.Complete(null);
+            input.Complete(new ConnectionResetException("the other end of the in-memory pair is closed"));
         }
 
         public override void Abort()
         {
-            if (Interlocked.Exchange(ref _closed, 1) != 0) return;
-            output.Complete(new ConnectionResetException("the other end of the in-memory pair aborted"));
-            input.Complete();
+            var reset = new ConnectionResetException("the other end of the in-memory pair aborted");
+            output.Complete(reset);
+            input.Complete(reset);
         }
 
         public override void Dispose() => Shutdown();
     }
+}
+
+/// <summary>
+/// One direction of an in-memory pair: a bounded byte queue with one reader and one writer. A waiting reader is
+/// resumed directly on the writer's thread (no thread pool, no synchronization context), which is what keeps
+/// virtual-time tests deterministic even under test frameworks that install a synchronization context.
+/// </summary>
+internal sealed class ByteChannel : IValueTaskSource<int>, IValueTaskSource
+{
+    private readonly object _lock = new();
+    private readonly int _window;
+    private byte[] _buffer = new byte[4096];
+    private int _start, _end;
+    private ManualResetValueTaskSourceCore<int> _read;
+    private ManualResetValueTaskSourceCore<bool> _write;
+    private Memory<byte> _readInto;
+    private bool _readerWaiting, _writerWaiting, _completed;
+    private Exception? _error;
+
+    public ByteChannel(int window) => _window = window;
+
+    private int Buffered => _end - _start;
+
+    public ValueTask<int> ReadAsync(Memory<byte> destination)
+    {
+        bool releaseWriter;
+        int n;
+        lock (_lock)
+        {
+            if (Buffered == 0)
+            {
+                if (_completed)
+                    return _error is null ? new ValueTask<int>(0) : ValueTask.FromException<int>(_error);
+                _read.Reset();
+                _readInto = destination;
+                _readerWaiting = true;
+                return new ValueTask<int>(this, _read.Version);
+            }
+            n = Take(destination.Span);
+            releaseWriter = _writerWaiting && Buffered <= _window / 2;
+            if (releaseWriter) _writerWaiting = false;
+        }
+        if (releaseWriter) _write.SetResult(true);
+        return new ValueTask<int>(n);
+    }
+
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data)
+    {
+        int delivered = 0;
+        bool wakeReader, wait;
+        lock (_lock)
+        {
+            if (_completed) return ValueTask.FromException(_error ?? new ConnectionResetException("the in-memory channel is closed"));
+            var span = data.Span;
+            wakeReader = _readerWaiting && span.Length > 0;
+            if (wakeReader)
+            {
+                delivered = Math.Min(span.Length, _readInto.Length);
+                span[..delivered].CopyTo(_readInto.Span);
+                span = span[delivered..];
+                _readerWaiting = false;
+                _readInto = default;
+            }
+            Append(span);
+            wait = Buffered > _window;
+            if (wait)
+            {
+                _write.Reset();
+                _writerWaiting = true;
+            }
+        }
+        if (wakeReader) _read.SetResult(delivered);
+        return wait ? new ValueTask(this, _write.Version) : default;
+    }
+
+    /// <summary>Ends the channel: the reader sees end of stream (or <paramref name="error"/>) after the buffered bytes.</summary>
+    public void Complete(Exception? error)
+    {
+        bool wakeReader, wakeWriter;
+        lock (_lock)
+        {
+            if (_completed) return;
+            _completed = true;
+            _error = error;
+            wakeReader = _readerWaiting;
+            wakeWriter = _writerWaiting;
+            _readerWaiting = _writerWaiting = false;
+        }
+        if (wakeReader)
+        {
+            if (error is null) _read.SetResult(0);
+            else _read.SetException(error);
+        }
+        if (wakeWriter) _write.SetException(error ?? new ConnectionResetException("the in-memory channel is closed"));
+    }
+
+    private int Take(Span<byte> destination)
+    {
+        int n = Math.Min(destination.Length, Buffered);
+        _buffer.AsSpan(_start, n).CopyTo(destination);
+        _start += n;
+        if (_start == _end) _start = _end = 0;
+        return n;
+    }
+
+    private void Append(ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty) return;
+        if (_buffer.Length - _end < data.Length)
+        {
+            int needed = Buffered + data.Length;
+            var target = needed <= _buffer.Length ? _buffer : new byte[Math.Max(needed, _buffer.Length * 2)];
+            _buffer.AsSpan(_start, Buffered).CopyTo(target);
+            _end = Buffered;
+            _start = 0;
+            _buffer = target;
+        }
+        data.CopyTo(_buffer.AsSpan(_end));
+        _end += data.Length;
+    }
+
+    int IValueTaskSource<int>.GetResult(short token) => _read.GetResult(token);
+    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _read.GetStatus(token);
+    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _read.OnCompleted(continuation, state, token, flags);
+
+    void IValueTaskSource.GetResult(short token) => _write.GetResult(token);
+    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _write.GetStatus(token);
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _write.OnCompleted(continuation, state, token, flags);
 }
 
 /// <summary>Two connected in-memory sessions.</summary>

@@ -242,8 +242,15 @@ public sealed class TcpClient : IDisposable, IAsyncDisposable
     public void Dispose()
     {
         var stop = DisconnectAsync();
-        // Under a virtual-time scheduler nothing may run until the test advances it: do not block then.
-        if (_scheduler is not VirtualTimeSchedulerBase<DateTimeOffset, TimeSpan>) stop.Wait(_settings.DrainTimeout + TimeSpan.FromSeconds(1));
+        // Under a virtual-time scheduler nothing runs until the test advances it: do not block then.
+        if (!IsVirtualTime(_scheduler)) stop.Wait(_settings.DrainTimeout + TimeSpan.FromSeconds(1));
+    }
+
+    private static bool IsVirtualTime(IScheduler scheduler)
+    {
+        for (var t = scheduler.GetType(); t is not null; t = t.BaseType)
+            if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(VirtualTimeSchedulerBase<,>)) return true;
+        return false;
     }
 
     /// <summary>Same as <see cref="DisconnectAsync"/>.</summary>
