@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using CsCheck;
 using MessagePack;
 using static Asio2.Rx.Tests.Framing.FramingTestKit;
