@@ -52,6 +52,21 @@ public class FramingObservableTests : ReactiveTest
     }
 
     [Fact]
+    public void ABigFrameArrivingInPieces_IsDeliveredInANewArrayOfExactlyItsSize()
+    {
+        byte[] big = Enumerable.Range(0, 100_000).Select(i => (byte)(i * 7)).ToArray();
+        var source = new Subject<ReadOnlyMemory<byte>>();
+        var recorder = new Recorder(source, Framing.Datagram());
+
+        foreach (byte[] piece in Split(Framing.Datagram().Encode(big), [1000]))
+            source.OnNext(piece);
+
+        ReadOnlyMemory<byte> payload = Assert.Single(recorder.Payloads);
+        Assert.Equal(big.Length, ArrayBehind(payload).Length);
+        Assert.Equal(big, payload.ToArray());
+    }
+
+    [Fact]
     public void FramesFromDifferentChunks_DoNotShareAnArray()
     {
         var source = new Subject<ReadOnlyMemory<byte>>();
