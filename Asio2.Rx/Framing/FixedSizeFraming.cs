@@ -16,8 +16,9 @@ internal sealed class FixedSizeFraming : Framing
     {
         public override bool TryDecode(ReadOnlyMemory<byte> buffer, out FrameBounds frame)
         {
-            frame = buffer.Length >= size ? new FrameBounds(size, 0, size) : default;
-            return buffer.Length >= size;
+            bool complete = buffer.Length >= size;
+            frame = complete ? new FrameBounds(size, 0, size) : default;
+            return complete;
         }
     }
 }

@@ -6,7 +6,7 @@ namespace Asio2.Rx;
 /// Decides whether <paramref name="buffer"/> starts with a complete frame: answers <see cref="FrameMatch.NeedMore"/>,
 /// <see cref="FrameMatch.Illegal"/> or <see cref="FrameMatch.Frame(int)"/>. Used by <see cref="Framing.Custom(FrameMatcher, int)"/>.
 /// </summary>
-/// <param name="buffer">The unconsumed bytes, starting at the next frame; valid only during the call.</param>
+/// <param name="buffer">The unconsumed bytes, starting at the next frame: never empty, and valid only during the call.</param>
 public delegate FrameMatch FrameMatcher(ReadOnlySequence<byte> buffer);
 
 /// <summary>The answer of a <see cref="FrameMatcher"/>. <c>default</c> is <see cref="NeedMore"/>.</summary>

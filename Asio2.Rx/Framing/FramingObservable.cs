@@ -63,7 +63,8 @@ internal sealed class FrameObservable(IObservable<ReadOnlyMemory<byte>> source, 
 
             // With nothing carried over, decode straight from the chunk and copy only the frames and the tail.
             ReadOnlyMemory<byte> input = chunk;
-            if (_pendingLength > 0)
+            bool carried = _pendingLength > 0;
+            if (carried)
             {
                 Append(chunk.Span);
                 input = _pending.AsMemory(0, _pendingLength);
@@ -72,7 +73,7 @@ internal sealed class FrameObservable(IObservable<ReadOnlyMemory<byte>> source, 
             Exception? error = Decode(input, final: false, out int consumed);
             byte[] batch = CopyPayloads(input.Span);
             if (error is null)
-                Keep(input.Span[consumed..]);
+                Keep(input.Span[consumed..], inPlace: carried && consumed == 0);
             Emit(batch);
             if (error is not null)
                 Stop(error);
@@ -186,10 +187,14 @@ internal sealed class FrameObservable(IObservable<ReadOnlyMemory<byte>> source, 
         }
 
         /// <summary>Carries <paramref name="tail"/> (the start of a frame, shorter than the framing's largest) over to the next chunk.
-        /// <paramref name="tail"/> may lie in the carry-over buffer itself; <see cref="Span{T}.CopyTo"/> handles the overlap.</summary>
-        private void Keep(ReadOnlySpan<byte> tail)
+        /// <paramref name="tail"/> may lie in the carry-over buffer itself (<see cref="Span{T}.CopyTo"/> handles the overlap);
+        /// <paramref name="inPlace"/> says it already starts there, as when a large frame arrives byte by byte: no copy then.</summary>
+        private void Keep(ReadOnlySpan<byte> tail, bool inPlace)
         {
-            if (tail.Length > _pending.Length || (_pending.Length > RetainedBufferSize && tail.Length <= _pending.Length / 4))
+            bool shrink = _pending.Length > RetainedBufferSize && tail.Length <= _pending.Length / 4;
+            if (inPlace && !shrink)
+                return;
+            if (shrink || tail.Length > _pending.Length)
                 _pending = tail.IsEmpty ? [] : new byte[tail.Length];
             tail.CopyTo(_pending);
             _pendingLength = tail.Length;
