@@ -54,12 +54,10 @@ public static class Icmp
     /// <summary>Pings <paramref name="address"/>; see <see cref="Ping(string, PingOptions?)"/>.</summary>
     /// <param name="address">An IPv4 or IPv6 address; an IPv4-mapped IPv6 address is pinged over IPv4.</param>
     /// <param name="options">Count, interval, timeout, payload, TTL, scheduler; null for the defaults.</param>
-    /// <exception cref="ArgumentException"><paramref name="address"/> is neither IPv4 nor IPv6, or the options' timeout spans 65536 intervals.</exception>
+    /// <exception cref="ArgumentException">The options' timeout spans 65536 intervals.</exception>
     public static IObservable<PingReply> Ping(IPAddress address, PingOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(address);
-        if (address.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
-            throw new ArgumentException($"Cannot ping a {address.AddressFamily} address.", nameof(address));
         return Ping(address, Resolve(options));
     }
 
