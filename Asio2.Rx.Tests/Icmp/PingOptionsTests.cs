@@ -59,7 +59,7 @@ public sealed class PingOptionsTests
     }
 
     [Fact]
-    public void Ping_takes_a_snapshot_so_later_changes_to_the_options_and_payload_do_not_leak_in()
+    public void Resolving_takes_a_snapshot_so_later_changes_to_the_options_and_payload_do_not_leak_in()
     {
         byte[] payload = [1, 2, 3];
         var options = new PingOptions { Payload = payload, Count = 2 };

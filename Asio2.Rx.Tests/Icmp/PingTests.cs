@@ -53,6 +53,10 @@ public sealed class PingTests
 
     private static PingReply Timeout(long sequence) => new(sequence, Target, null, TimeSpan.Zero, true, 0);
 
+    /// <summary>A packet for sequence 0 as an IPv4 raw socket delivers it.</summary>
+    private static byte[] Packet(byte type, ushort identifier = Id) =>
+        IcmpPackets.WithIPv4Header(IcmpPackets.Echo(type, identifier, 0, PingOptions.DefaultPayload.Span));
+
     [Fact]
     public void First_request_goes_out_on_subscription_and_the_next_at_every_interval()
     {
@@ -184,10 +188,9 @@ public sealed class PingTests
     public void Own_requests_foreign_identifiers_and_other_icmp_are_ignored_and_counted_as_unmatched()
     {
         var endpoint = new FakeIcmpEndpoint(_scheduler);
-        byte[] payload = PingOptions.DefaultPayload.ToArray();
-        endpoint.DeliverAfter(TimeSpan.FromMilliseconds(1), IcmpPackets.WithIPv4Header(IcmpPackets.Echo(IcmpCodec.EchoRequestV4, Id, 0, payload)));
-        endpoint.DeliverAfter(TimeSpan.FromMilliseconds(2), IcmpPackets.WithIPv4Header(IcmpPackets.Echo(IcmpCodec.EchoReplyV4, Id + 1, 0, payload)));
-        endpoint.DeliverAfter(TimeSpan.FromMilliseconds(3), IcmpPackets.WithIPv4Header(IcmpPackets.Echo(3, Id, 0, payload))); // destination unreachable
+        endpoint.DeliverAfter(TimeSpan.FromMilliseconds(1), Packet(IcmpCodec.EchoRequestV4));
+        endpoint.DeliverAfter(TimeSpan.FromMilliseconds(2), Packet(IcmpCodec.EchoReplyV4, Id + 1));
+        endpoint.DeliverAfter(TimeSpan.FromMilliseconds(3), Packet(3)); // destination unreachable
 
         var results = Run(endpoint, Settings(count: 1));
 
@@ -199,7 +202,7 @@ public sealed class PingTests
     public void Truncated_and_corrupt_packets_are_ignored_and_counted_as_malformed()
     {
         var endpoint = new FakeIcmpEndpoint(_scheduler);
-        byte[] reply = IcmpPackets.WithIPv4Header(IcmpPackets.Echo(IcmpCodec.EchoReplyV4, Id, 0, PingOptions.DefaultPayload.Span));
+        byte[] reply = Packet(IcmpCodec.EchoReplyV4);
         byte[] corrupt = (byte[])reply.Clone();
         corrupt[^1] ^= 0xFF;
         endpoint.DeliverAfter(TimeSpan.FromMilliseconds(1), reply[..25]);
@@ -216,7 +219,7 @@ public sealed class PingTests
     public void A_duplicate_reply_is_emitted_once_and_counted_as_late()
     {
         var endpoint = new FakeIcmpEndpoint(_scheduler);
-        endpoint.DeliverAfter(TimeSpan.FromMilliseconds(20), IcmpPackets.WithIPv4Header(IcmpPackets.Echo(IcmpCodec.EchoReplyV4, Id, 0, PingOptions.DefaultPayload.Span)));
+        endpoint.DeliverAfter(TimeSpan.FromMilliseconds(20), Packet(IcmpCodec.EchoReplyV4));
 
         var results = Run(endpoint, Settings(count: 2));
 

@@ -9,11 +9,11 @@ namespace Asio2.Rx;
 /// </summary>
 /// <example>
 /// <code>
-/// await Icmp.Ping("127.0.0.1", new PingOptions { Count = 3 })
-///     .Do(Console.WriteLine)
+/// PingStatistics summary = await Icmp.Ping("127.0.0.1", new PingOptions { Count = 3 })
+///     .Do(reply => Console.WriteLine(reply))
 ///     .Statistics()
-///     .LastAsync()
-///     .Do(Console.WriteLine);
+///     .LastAsync();
+/// Console.WriteLine(summary);
 /// </code>
 /// </example>
 public static class Icmp

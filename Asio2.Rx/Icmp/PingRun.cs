@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
+using System.Reactive.Linq;
 using Microsoft.Extensions.Logging;
 
 namespace Asio2.Rx;
@@ -56,7 +57,7 @@ internal sealed class PingRun : IDisposable, IIcmpReceiver
 
     /// <summary>The cold observable: every subscription is a new run with a new endpoint from <paramref name="openEndpoint"/>.</summary>
     public static IObservable<PingReply> Create(IPAddress destination, PingSettings settings, Func<IIcmpEndpoint> openEndpoint, IcmpCounters? counters) =>
-        System.Reactive.Linq.Observable.Create<PingReply>(observer =>
+        Observable.Create<PingReply>(observer =>
         {
             var run = new PingRun(destination, settings, observer, counters ?? new IcmpCounters());
             run.Start(openEndpoint);
@@ -92,7 +93,7 @@ internal sealed class PingRun : IDisposable, IIcmpReceiver
             if (_stopped) return Disposable.Empty;
 
             long sequence = _sequence++;
-            ushort wireSequence = (ushort)sequence; // unique among pending requests: PingOptions keeps Timeout below 65536 intervals
+            ushort wireSequence = (ushort)sequence; // unique among pending requests: Icmp.Ping keeps Timeout below 65536 intervals
             int length = IcmpCodec.WriteEchoRequest(_request, _ipv6, _identifier, wireSequence, _settings.Payload);
             // Registered before sending, so a reply can never arrive for a request we do not know yet.
             IDisposable timeout = _scheduler.Schedule((Run: this, Sequence: sequence), _settings.Timeout, static (_, s) => s.Run.OnTimeout(s.Sequence));
@@ -221,7 +222,8 @@ internal sealed class PingRun : IDisposable, IIcmpReceiver
             _pending.Clear();
         }
 
-        // Outside the lock: closing a socket may block briefly, and no send can start once _stopped is set.
+        // After the lock is released (unless Dispose came from Emit or Fail): closing a socket may block briefly,
+        // and no send can start once _stopped is set.
         _endpoint?.Dispose();
     }
 }
