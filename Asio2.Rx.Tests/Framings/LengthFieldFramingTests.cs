@@ -1,9 +1,8 @@
 using CsCheck;
-using static Asio2.Rx.Tests.Framing.FramingTestKit;
+using static Asio2.Rx.Tests.Framings.FramingTestKit;
 
-namespace Asio2.Rx.Tests.Framing;
+namespace Asio2.Rx.Tests.Framings;
 
-using Framing = Asio2.Rx.Framing;
 
 public class LengthFieldFramingTests
 {

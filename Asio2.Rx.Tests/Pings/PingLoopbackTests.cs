@@ -4,7 +4,7 @@ using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 using Asio2.Rx;
 
-namespace Asio2.Rx.Tests.Icmp;
+namespace Asio2.Rx.Tests.Pings;
 
 /// <summary>Real pings of this machine's loopback addresses, on real sockets and the default scheduler.</summary>
 public sealed class PingLoopbackTests
@@ -31,7 +31,7 @@ public sealed class PingLoopbackTests
     [IcmpFact]
     public async Task Pinging_127_0_0_1_three_times_gets_three_replies_with_ttl_from_loopback()
     {
-        IList<PingReply> replies = await Asio2.Rx.Icmp.Ping("127.0.0.1", ThreeQuick()).Timeout(Deadline).ToList();
+        IList<PingReply> replies = await Icmp.Ping("127.0.0.1", ThreeQuick()).Timeout(Deadline).ToList();
 
         AssertThreeReplies(replies, IPAddress.Loopback, hasTtl: Environment.IsPrivilegedProcess); // raw sockets see the IPv4 header
     }
@@ -39,7 +39,7 @@ public sealed class PingLoopbackTests
     [IcmpFact]
     public async Task Pinging_ipv6_loopback_three_times_gets_three_replies_from_loopback()
     {
-        IList<PingReply> replies = await Asio2.Rx.Icmp.Ping("::1", ThreeQuick()).Timeout(Deadline).ToList();
+        IList<PingReply> replies = await Icmp.Ping("::1", ThreeQuick()).Timeout(Deadline).ToList();
 
         AssertThreeReplies(replies, IPAddress.IPv6Loopback, hasTtl: false);
     }
@@ -47,7 +47,7 @@ public sealed class PingLoopbackTests
     [IcmpFact]
     public async Task Pinging_localhost_resolves_the_name_and_gets_replies_from_loopback()
     {
-        IList<PingReply> replies = await Asio2.Rx.Icmp.Ping("localhost", ThreeQuick()).Timeout(Deadline).ToList();
+        IList<PingReply> replies = await Icmp.Ping("localhost", ThreeQuick()).Timeout(Deadline).ToList();
 
         Assert.Equal([0L, 1L, 2L], replies.Select(r => r.Sequence));
         Assert.All(replies, r => Assert.True(!r.TimedOut && IPAddress.IsLoopback(r.Address)));
@@ -57,7 +57,7 @@ public sealed class PingLoopbackTests
     public async Task Pinging_a_name_that_does_not_resolve_errors_with_a_socket_exception()
     {
         // .invalid never resolves (RFC 2606), and no ICMP socket is opened before the name is resolved.
-        await Assert.ThrowsAsync<SocketException>(async () => await Asio2.Rx.Icmp.Ping("no-such-host.invalid").Timeout(Deadline));
+        await Assert.ThrowsAsync<SocketException>(async () => await Icmp.Ping("no-such-host.invalid").Timeout(Deadline));
     }
 
     [IcmpFact]
@@ -65,7 +65,7 @@ public sealed class PingLoopbackTests
     {
         // Raw sockets see every ICMP packet of the host: each ping must pick its replies out by identifier.
         IList<PingReply>[] results = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ =>
-            Asio2.Rx.Icmp.Ping(IPAddress.Loopback, ThreeQuick()).Timeout(Deadline).ToList().ToTask()));
+            Icmp.Ping(IPAddress.Loopback, ThreeQuick()).Timeout(Deadline).ToList().ToTask()));
 
         Assert.All(results, replies => AssertThreeReplies(replies, IPAddress.Loopback, hasTtl: Environment.IsPrivilegedProcess));
     }
@@ -73,7 +73,7 @@ public sealed class PingLoopbackTests
     [IcmpFact]
     public async Task Statistics_of_a_loopback_ping_show_no_loss()
     {
-        PingStatistics statistics = await Asio2.Rx.Icmp.Ping(IPAddress.Loopback, ThreeQuick()).Statistics().LastAsync().Timeout(Deadline);
+        PingStatistics statistics = await Icmp.Ping(IPAddress.Loopback, ThreeQuick()).Statistics().LastAsync().Timeout(Deadline);
 
         Assert.Equal((3, 3, 0.0), (statistics.Sent, statistics.Received, statistics.LossPercent));
         Assert.True(statistics.Min <= statistics.Average && statistics.Average <= statistics.Max);
@@ -84,7 +84,7 @@ public sealed class PingLoopbackTests
     {
         var options = new PingOptions { Count = 1, Ttl = 7, Payload = new byte[1400] };
 
-        PingReply reply = await Asio2.Rx.Icmp.Ping(IPAddress.Loopback, options).Timeout(Deadline);
+        PingReply reply = await Icmp.Ping(IPAddress.Loopback, options).Timeout(Deadline);
 
         Assert.False(reply.TimedOut);
         Assert.Equal(8 + 1400, reply.Bytes);
@@ -96,7 +96,7 @@ public sealed class PingLoopbackTests
         foreach (IPAddress loopback in new[] { IPAddress.Loopback, IPAddress.IPv6Loopback })
         {
             var kinds = new List<IcmpSocketKind>();
-            IObservable<PingReply> ping = Asio2.Rx.Icmp.Ping(loopback, ThreeQuick().Resolve(), () =>
+            IObservable<PingReply> ping = Icmp.Ping(loopback, ThreeQuick().Resolve(), () =>
             {
                 // Refuse the raw socket as an unprivileged process would see it, to take the fallback.
                 SocketIcmpEndpoint endpoint = SocketIcmpEndpoint.Open(loopback, null, (family, type, protocol) =>

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using Asio2.Rx;
 
-namespace Asio2.Rx.Tests.Icmp;
+namespace Asio2.Rx.Tests.Pings;
 
 /// <summary>Builds ICMP packets byte by byte, independently of the codec's writer, for codec tests and the fake endpoint.</summary>
 internal static class IcmpPackets

@@ -1,10 +1,8 @@
 using System.Reactive.Subjects;
 using CsCheck;
 
-namespace Asio2.Rx.Tests.Framing;
+namespace Asio2.Rx.Tests.Framings;
 
-// The namespace Asio2.Rx.Tests.Framing hides the type Asio2.Rx.Framing from simple-name lookup; the alias brings it back.
-using Framing = Asio2.Rx.Framing;
 
 /// <summary>One frame as it goes on the wire, and the payload a decoder should deliver for it.</summary>
 internal sealed record WireFrame(byte[] Wire, byte[] Payload);

@@ -3,11 +3,10 @@ using System.Reactive.Subjects;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Reactive.Testing;
-using static Asio2.Rx.Tests.Framing.FramingTestKit;
+using static Asio2.Rx.Tests.Framings.FramingTestKit;
 
-namespace Asio2.Rx.Tests.Framing;
+namespace Asio2.Rx.Tests.Framings;
 
-using Framing = Asio2.Rx.Framing;
 
 public class FramingObservableTests : ReactiveTest
 {

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Asio2.Rx;
 
-namespace Asio2.Rx.Tests.Icmp;
+namespace Asio2.Rx.Tests.Pings;
 
 /// <summary>
 /// A test that pings for real. Runs as root (CI does), and wherever this process may open an ICMP socket;

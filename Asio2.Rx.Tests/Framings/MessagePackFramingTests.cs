@@ -1,11 +1,10 @@
 using System.Buffers;
 using CsCheck;
 using MessagePack;
-using static Asio2.Rx.Tests.Framing.FramingTestKit;
+using static Asio2.Rx.Tests.Framings.FramingTestKit;
 
-namespace Asio2.Rx.Tests.Framing;
+namespace Asio2.Rx.Tests.Framings;
 
-using Framing = Asio2.Rx.Framing;
 
 public class MessagePackFramingTests
 {

@@ -1,6 +1,6 @@
 using Asio2.Rx;
 
-namespace Asio2.Rx.Tests.Icmp;
+namespace Asio2.Rx.Tests.Pings;
 
 public sealed class IcmpCodecTests
 {

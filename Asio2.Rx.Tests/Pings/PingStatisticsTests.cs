@@ -2,7 +2,7 @@ using System.Net;
 using System.Reactive.Linq;
 using Asio2.Rx;
 
-namespace Asio2.Rx.Tests.Icmp;
+namespace Asio2.Rx.Tests.Pings;
 
 public sealed class PingStatisticsTests
 {

@@ -6,7 +6,7 @@ using Asio2.Rx;
 using Microsoft.Reactive.Testing;
 using static Microsoft.Reactive.Testing.ReactiveTest;
 
-namespace Asio2.Rx.Tests.Icmp;
+namespace Asio2.Rx.Tests.Pings;
 
 /// <summary>The ping protocol logic in virtual time, over <see cref="FakeIcmpEndpoint"/>.</summary>
 public sealed class PingTests
@@ -38,7 +38,7 @@ public sealed class PingTests
 
     /// <summary>Subscribes at virtual time 0 and runs the clock to <paramref name="until"/> (default: two hours).</summary>
     private ITestableObserver<PingReply> Run(FakeIcmpEndpoint endpoint, PingSettings settings, long? until = null, IPAddress? target = null) =>
-        Run(Asio2.Rx.Icmp.Ping(target ?? Target, settings, () => endpoint, _counters), until);
+        Run(Icmp.Ping(target ?? Target, settings, () => endpoint, _counters), until);
 
     private ITestableObserver<T> Run<T>(IObservable<T> source, long? until = null)
     {
@@ -174,7 +174,7 @@ public sealed class PingTests
         var endpoint = new FakeIcmpEndpoint(_scheduler) { ReplyDelay = _ => null };
 
         var results = _scheduler.CreateObserver<PingReply>();
-        IDisposable subscription = Asio2.Rx.Icmp.Ping(Target, Settings(count: 10, timeoutMs: 800), () => endpoint).Subscribe(results);
+        IDisposable subscription = Icmp.Ping(Target, Settings(count: 10, timeoutMs: 800), () => endpoint).Subscribe(results);
         _scheduler.AdvanceTo(Ms(2500));
         subscription.Dispose();
         _scheduler.AdvanceBy(TimeSpan.FromMinutes(1).Ticks);
@@ -265,7 +265,7 @@ public sealed class PingTests
     {
         var refused = new IcmpUnavailableException("no ICMP here", null);
 
-        var results = Run(Asio2.Rx.Icmp.Ping(Target, Settings(), () => throw refused));
+        var results = Run(Icmp.Ping(Target, Settings(), () => throw refused));
 
         Assert.Equal([OnError<PingReply>(0, refused)], results.Messages);
     }
@@ -287,7 +287,7 @@ public sealed class PingTests
     public void Each_subscription_opens_its_own_endpoint_with_its_own_identifier()
     {
         var endpoints = new List<FakeIcmpEndpoint>();
-        IObservable<PingReply> ping = Asio2.Rx.Icmp.Ping(Target, Settings(count: 1, identifier: null), () =>
+        IObservable<PingReply> ping = Icmp.Ping(Target, Settings(count: 1, identifier: null), () =>
         {
             endpoints.Add(new FakeIcmpEndpoint(_scheduler));
             return endpoints[^1];
@@ -307,7 +307,7 @@ public sealed class PingTests
     {
         var endpoint = new FakeIcmpEndpoint(_scheduler) { ReplyDelay = seq => seq % 2 == 1 ? null : TimeSpan.FromMilliseconds(10 + 10 * seq) };
 
-        var results = Run(Asio2.Rx.Icmp.Ping(Target, Settings(count: 4), () => endpoint).Statistics().LastAsync());
+        var results = Run(Icmp.Ping(Target, Settings(count: 4), () => endpoint).Statistics().LastAsync());
 
         var expected = new PingStatistics(4, 2, TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(30), TimeSpan.FromMilliseconds(10));
         Assert.Equal([OnNext(Ms(4000), expected), OnCompleted<PingStatistics>(Ms(4000))], results.Messages);

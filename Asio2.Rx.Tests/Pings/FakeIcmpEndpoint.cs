@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using Asio2.Rx;
 using Microsoft.Reactive.Testing;
 
-namespace Asio2.Rx.Tests.Icmp;
+namespace Asio2.Rx.Tests.Pings;
 
 /// <summary>
 /// An ICMP endpoint in virtual time: records what is sent and when, and answers each request after the delay

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Asio2.Rx;
 
-namespace Asio2.Rx.Tests.Icmp;
+namespace Asio2.Rx.Tests.Pings;
 
 public sealed class SocketIcmpEndpointTests
 {
@@ -45,7 +45,7 @@ public sealed class SocketIcmpEndpointTests
         Exception? received = null;
         var settings = new PingOptions().Resolve();
 
-        Asio2.Rx.Icmp.Ping(IPAddress.Loopback, settings, () => SocketIcmpEndpoint.Open(IPAddress.Loopback, null, (_, _, _) => Refuse(SocketError.AccessDenied)))
+        Icmp.Ping(IPAddress.Loopback, settings, () => SocketIcmpEndpoint.Open(IPAddress.Loopback, null, (_, _, _) => Refuse(SocketError.AccessDenied)))
             .Subscribe(_ => { }, e => received = e);
 
         Assert.IsType<IcmpUnavailableException>(received);

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using Asio2.Rx;
 
-namespace Asio2.Rx.Tests.Icmp;
+namespace Asio2.Rx.Tests.Pings;
 
 public sealed class PingOptionsTests
 {
@@ -55,7 +55,7 @@ public sealed class PingOptionsTests
     {
         var options = new PingOptions { Interval = TimeSpan.FromTicks(1), Timeout = TimeSpan.FromTicks(65536) };
 
-        Assert.Throws<ArgumentException>("options", () => Asio2.Rx.Icmp.Ping(IPAddress.Loopback, options));
+        Assert.Throws<ArgumentException>("options", () => Icmp.Ping(IPAddress.Loopback, options));
     }
 
     [Fact]
@@ -77,6 +77,6 @@ public sealed class PingOptionsTests
     [InlineData(" ")]
     public void Ping_rejects_an_empty_host(string host)
     {
-        Assert.Throws<ArgumentException>("host", () => Asio2.Rx.Icmp.Ping(host));
+        Assert.Throws<ArgumentException>("host", () => Icmp.Ping(host));
     }
 }

@@ -1,10 +1,9 @@
 using System.Text.Json;
 using CsCheck;
-using static Asio2.Rx.Tests.Framing.FramingTestKit;
+using static Asio2.Rx.Tests.Framings.FramingTestKit;
 
-namespace Asio2.Rx.Tests.Framing;
+namespace Asio2.Rx.Tests.Framings;
 
-using Framing = Asio2.Rx.Framing;
 
 /// <summary>asio2's use_dgram framing, checked both ways against the capture in shared/asio2/vectors/dgram_framing.json.</summary>
 public class DatagramFramingTests
