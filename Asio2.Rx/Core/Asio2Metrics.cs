@@ -12,6 +12,9 @@ internal static class Asio2Metrics
     public const string MeterName = "Asio2.Rx";
 
     private static readonly Meter s_meter = new(MeterName, "1.0");
+
+    /// <summary>The one meter; components with instruments of their own (ICMP) create them here.</summary>
+    public static Meter Meter => s_meter;
     private static readonly Counter<long> s_opened = s_meter.CreateCounter<long>("asio2rx.sessions.opened", "{session}", "Sessions started.");
     private static readonly Counter<long> s_closed = s_meter.CreateCounter<long>("asio2rx.sessions.closed", "{session}", "Sessions ended, by close reason.");
     private static readonly UpDownCounter<long> s_active = s_meter.CreateUpDownCounter<long>("asio2rx.sessions.active", "{session}", "Sessions open now.");

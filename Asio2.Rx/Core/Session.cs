@@ -140,6 +140,14 @@ public abstract partial class Session : IDisposable
         StartTransport();
     }
 
+    /// <summary>Throws away a session that was never started (a connect that finished after its attempt timed out).</summary>
+    internal void Discard()
+    {
+        if (Interlocked.Exchange(ref _transportClosed, 1) != 0) return;
+        try { CloseTransport(abortive: true); }
+        catch (Exception ex) { Logger.LogDebug(ex, "{Session} discard failed", this); }
+    }
+
     /// <summary>Starts reading (and handshaking, for transports that have one).</summary>
     private protected abstract void StartTransport();
 
@@ -224,10 +232,11 @@ public abstract partial class Session : IDisposable
         {
             Logger.LogInformation(reason.Exception, "{Session} closed: {Reason}", this, reason);
         }
-        SafeNotify(static s => s._frames.OnCompleted());
-        SafeNotify(static s => { s._closed.OnNext(s._closeReason!); s._closed.OnCompleted(); });
+        // The owner forgets the session first, so whoever awaits Closed sees it gone from lookups.
         try { Finished?.Invoke(this); }
         catch (Exception ex) { Logger.LogError(ex, "{Session} owner callback failed", this); }
+        SafeNotify(static s => s._frames.OnCompleted());
+        SafeNotify(static s => { s._closed.OnNext(s._closeReason!); s._closed.OnCompleted(); });
     }
 
     private void SafeNotify(Action<Session> notify)

@@ -9,7 +9,7 @@ namespace Asio2.Rx;
 /// <remarks>Thread safety: increments are atomic; the receive loop and the scheduler both count.</remarks>
 internal sealed class IcmpCounters
 {
-    private static readonly Meter Meter = new("Asio2.Rx");
+    private static readonly Meter Meter = Asio2Metrics.Meter;
     private static readonly Counter<long> RequestsMetric = Meter.CreateCounter<long>("asio2rx.icmp.requests", "{request}", "ICMP echo requests sent.");
     private static readonly Counter<long> RepliesMetric = Meter.CreateCounter<long>("asio2rx.icmp.replies", "{reply}", "ICMP echo replies matched to a request in time.");
     private static readonly Counter<long> TimeoutsMetric = Meter.CreateCounter<long>("asio2rx.icmp.timeouts", "{request}", "ICMP echo requests that got no reply in time.");
