@@ -230,15 +230,44 @@ internal sealed partial class Kcp
     {
         Debug.Assert(Diff(sn, _rcvNxt) >= 0 && Diff(sn, _rcvNxt + _rcvWnd) < 0, "caller checks the window");
 
-        // Search from the tail: new segments usually belong at the end.
-        KcpSegment? anchor = _rcvBuf.Last;
-        for (; anchor is not null; anchor = anchor.Prev)
+        if (FindInsertionPoint(sn, out KcpSegment? anchor))
+        {
+            KcpSegment segment = NewSegment(payload.Length);
+            payload.CopyTo(segment.Data);
+            segment.Length = payload.Length;
+            segment.Sn = sn;
+            segment.Frg = frg;
+            _rcvBuf.InsertAfter(anchor, segment);
+        }
+
+        // Even after a duplicate: in-order segments may move if the queue has room again.
+        MoveReadyToQueue();
+    }
+
+    // Where sn goes in rcv_buf (after anchor; null = at the head), or false when it is already there.
+    // The reference searches from the tail. rcv_buf is sorted by sn without duplicates, so searching from
+    // whichever end is nearer finds the same place; it matters when a resend fills a hole far from the tail.
+    private bool FindInsertionPoint(uint sn, out KcpSegment? anchor)
+    {
+        KcpSegment? first = _rcvBuf.First;
+        KcpSegment? last = _rcvBuf.Last;
+        if (first is not null && Diff(sn, first.Sn) < Diff(last!.Sn, sn))
+        {
+            KcpSegment? next = first;
+            while (next is not null && Diff(next.Sn, sn) < 0)
+            {
+                next = next.Next;
+            }
+
+            anchor = next is null ? last : next.Prev;
+            return next is null || next.Sn != sn;
+        }
+
+        for (anchor = last; anchor is not null; anchor = anchor.Prev)
         {
             if (anchor.Sn == sn)
             {
-                // A duplicate: nothing to store, but in-order segments may still move below.
-                MoveReadyToQueue();
-                return;
+                return false;
             }
 
             if (Diff(sn, anchor.Sn) > 0)
@@ -247,13 +276,7 @@ internal sealed partial class Kcp
             }
         }
 
-        KcpSegment segment = NewSegment(payload.Length);
-        payload.CopyTo(segment.Data);
-        segment.Length = payload.Length;
-        segment.Sn = sn;
-        segment.Frg = frg;
-        _rcvBuf.InsertAfter(anchor, segment);
-        MoveReadyToQueue();
+        return true;
     }
 
     // Moves segments from rcv_buf to rcv_queue while they are next in order and the queue has room.
@@ -291,6 +314,7 @@ internal sealed partial class Kcp
         ShrinkBuffer();
     }
 
+    // Removes the segment with this sn from snd_buf, if it is there.
     private void ParseAck(uint sn)
     {
         if (Diff(sn, _sndUna) < 0 || Diff(sn, _sndNxt) >= 0)
@@ -298,19 +322,27 @@ internal sealed partial class Kcp
             return;
         }
 
-        for (KcpSegment? segment = _sndBuf.First; segment is not null; segment = segment.Next)
+        // The reference walks from the head and stops at the first larger sn. snd_buf is sorted by sn
+        // without duplicates, so walking from the nearer end finds the same segment; acks usually hit
+        // recent segments while lost ones wait at the head.
+        KcpSegment? segment;
+        if (Diff(sn, _sndUna) <= Diff(_sndNxt, sn))
         {
-            if (segment.Sn == sn)
+            for (segment = _sndBuf.First; segment is not null && Diff(segment.Sn, sn) < 0; segment = segment.Next)
             {
-                _sndBuf.Remove(segment);
-                FreeSegment(segment);
-                break;
             }
+        }
+        else
+        {
+            for (segment = _sndBuf.Last; segment is not null && Diff(segment.Sn, sn) > 0; segment = segment.Prev)
+            {
+            }
+        }
 
-            if (Diff(sn, segment.Sn) < 0)
-            {
-                break;
-            }
+        if (segment is not null && segment.Sn == sn)
+        {
+            _sndBuf.Remove(segment);
+            FreeSegment(segment);
         }
 
         ShrinkBuffer();
