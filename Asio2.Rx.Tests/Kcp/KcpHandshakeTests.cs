@@ -10,14 +10,13 @@ namespace Asio2.Rx.Tests.Kcp;
 /// </summary>
 public sealed class KcpHandshakeTests
 {
-    private static readonly Lazy<JsonElement> Capture = new(() =>
-        JsonDocument.Parse(File.ReadAllText(SharedFolder.Locate(Path.Combine("asio2", "vectors", "kcp_handshake.json")))).RootElement);
+    private static JsonElement Capture => SharedFolder.Asio2KcpCapture;
 
     /// <summary>Every 12-byte datagram of the capture that comes with its decoding: (JSON path, hex, decoded).</summary>
     public static TheoryData<string, string, string> CapturedHeaders()
     {
         var data = new TheoryData<string, string, string>();
-        foreach ((string path, string hex, JsonElement decoded) in DecodedDatagrams(Capture.Value, "$"))
+        foreach ((string path, string hex, JsonElement decoded) in DecodedDatagrams(Capture, "$"))
         {
             if (decoded.GetProperty("kind").GetString() == "asio2_handshake_header")
             {
@@ -52,7 +51,7 @@ public sealed class KcpHandshakeTests
     [Fact]
     public void EveryHeaderAsio2Emitted_VerifiesAndReencodesIdentically()
     {
-        JsonElement emitted = Capture.Value.GetProperty("checksum").GetProperty("all_asio2_emitted_headers_verified");
+        JsonElement emitted = Capture.GetProperty("checksum").GetProperty("all_asio2_emitted_headers_verified");
         JsonElement packets = emitted.GetProperty("packets");
         Assert.Equal(emitted.GetProperty("distinct").GetInt32(), packets.GetArrayLength());
 
@@ -67,7 +66,7 @@ public sealed class KcpHandshakeTests
     [Fact]
     public void ChecksumWorkedExamples_GiveTheInvertedFoldedSum()
     {
-        foreach (JsonElement example in Capture.Value.GetProperty("checksum").GetProperty("worked_examples").EnumerateArray())
+        foreach (JsonElement example in Capture.GetProperty("checksum").GetProperty("worked_examples").EnumerateArray())
         {
             byte[] datagram = Convert.FromHexString(example.GetProperty("hex").GetString()!);
             ushort inverted = Convert.ToUInt16(example.GetProperty("inverted").GetString(), 16);
@@ -80,7 +79,7 @@ public sealed class KcpHandshakeTests
     public void WriteSynSynAckAndFin_ReproduceTheCapturedHandshakes()
     {
         int runs = 0;
-        foreach (JsonProperty run in Capture.Value.GetProperty("handshake_vectors").EnumerateObject())
+        foreach (JsonProperty run in Capture.GetProperty("handshake_vectors").EnumerateObject())
         {
             if (run.Value.ValueKind != JsonValueKind.Object || !run.Value.TryGetProperty("syn", out JsonElement synCapture))
             {
@@ -116,7 +115,7 @@ public sealed class KcpHandshakeTests
     {
         int synAcked = 0;
         int ignored = 0;
-        foreach (JsonElement step in Objects(Capture.Value))
+        foreach (JsonElement step in Objects(Capture))
         {
             if (!step.TryGetProperty("sent", out JsonElement sentHex) || !step.TryGetProperty("replies", out JsonElement replies))
             {
@@ -154,7 +153,7 @@ public sealed class KcpHandshakeTests
     [InlineData("C3_synack_valid_conv_4242", true)]
     public void ClientCases_SynAckValidatesExactlyWhenTheAsio2ClientAccepted(string name, bool accepted)
     {
-        JsonElement testCase = Capture.Value.GetProperty("client_behaviour").GetProperty("cases").GetProperty(name);
+        JsonElement testCase = Capture.GetProperty("client_behaviour").GetProperty("cases").GetProperty(name);
         byte[] syn = Convert.FromHexString(testCase.GetProperty("syn").GetString()!);
         byte[] reply = Convert.FromHexString(testCase.GetProperty("reply").GetString()!);
 
@@ -231,7 +230,7 @@ public sealed class KcpHandshakeTests
     public void Classify_SortsEveryCapturedDatagramAsAsio2Did()
     {
         int count = 0;
-        foreach ((string path, string hex, JsonElement decoded) in DecodedDatagrams(Capture.Value, "$"))
+        foreach ((string path, string hex, JsonElement decoded) in DecodedDatagrams(Capture, "$"))
         {
             int length = decoded.TryGetProperty("len", out JsonElement len) ? len.GetInt32() : hex.Length / 2;
             KcpDatagramKind expected = decoded.GetProperty("kind").GetString() switch

@@ -1,3 +1,5 @@
+using System.Text.Json;
+
 namespace Asio2.Rx.Tests.Kcp;
 
 /// <summary>
@@ -23,4 +25,10 @@ internal static class SharedFolder
             $"shared/{relativePath} was not found beside any ancestor of {AppContext.BaseDirectory}; " +
             "clone the repository next to its shared/ folder.");
     }
+
+    /// <summary>asio2's KCP handshake capture, <c>shared/asio2/vectors/kcp_handshake.json</c>, parsed once.</summary>
+    public static JsonElement Asio2KcpCapture => LazyAsio2KcpCapture.Value;
+
+    private static readonly Lazy<JsonElement> LazyAsio2KcpCapture = new(() =>
+        JsonDocument.Parse(File.ReadAllText(Locate(Path.Combine("asio2", "vectors", "kcp_handshake.json")))).RootElement);
 }
