@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
 
 namespace Asio2.Rx;
 
@@ -162,8 +164,7 @@ internal sealed partial class Kcp
         {
             templateSn = _ackList[2 * i];
             templateTs = _ackList[2 * i + 1];
-            size = MakeRoom(size, Overhead);
-            size = WriteHeader(size, CmdAck, 0, wnd, templateTs, templateSn, 0);
+            size = Append(size, CmdAck, 0, wnd, templateTs, templateSn, []);
         }
 
         _ackCount = 0;
@@ -171,14 +172,12 @@ internal sealed partial class Kcp
         UpdateProbe(current);
         if ((_probe & AskSend) != 0)
         {
-            size = MakeRoom(size, Overhead);
-            size = WriteHeader(size, CmdWask, 0, wnd, templateTs, templateSn, 0);
+            size = Append(size, CmdWask, 0, wnd, templateTs, templateSn, []);
         }
 
         if ((_probe & AskTell) != 0)
         {
-            size = MakeRoom(size, Overhead);
-            size = WriteHeader(size, CmdWins, 0, wnd, templateTs, templateSn, 0);
+            size = Append(size, CmdWins, 0, wnd, templateTs, templateSn, []);
         }
 
         _probe = 0;
@@ -246,10 +245,7 @@ internal sealed partial class Kcp
             }
 
             segment.Ts = current;
-            size = MakeRoom(size, Overhead + segment.Length);
-            size = WriteHeader(size, CmdPush, segment.Frg, wnd, segment.Ts, segment.Sn, segment.Length);
-            segment.Payload.CopyTo(_buffer.AsSpan(size));
-            size += segment.Length;
+            size = Append(size, CmdPush, segment.Frg, wnd, segment.Ts, segment.Sn, segment.Payload);
 
             if (segment.Xmit >= DeadLink)
             {
@@ -312,39 +308,36 @@ internal sealed partial class Kcp
     // Free receive window to advertise: rcv_wnd − |rcv_queue|, never negative (rcv_buf does not count).
     private uint WindowUnused() => (uint)_rcvQueue.Count < _rcvWnd ? _rcvWnd - (uint)_rcvQueue.Count : 0;
 
-    // Emits the packet being built when `need` more bytes would take it past mtu; returns the new size.
-    private int MakeRoom(int size, int need)
+    // Appends one segment (header, then payload) to the packet being built at `size`, first emitting the
+    // packet if the segment would take it past mtu (never an empty one); returns the new size.
+    private int Append(int size, byte cmd, uint frg, uint wnd, uint ts, uint sn, ReadOnlySpan<byte> payload)
     {
+        int need = Overhead + payload.Length;
         if (size > 0 && size + need > _mtu)
         {
             _output(_buffer.AsSpan(0, size), _outputState);
             size = 0;
         }
 
-        // Only a segment cut before a smaller mtu was set can outgrow the buffer.
+        // Only a segment cut before a smaller mtu was set can outgrow the buffer; it goes out alone.
         if (size + need > _buffer.Length)
         {
-            byte[] bigger = System.Buffers.ArrayPool<byte>.Shared.Rent(size + need);
-            _buffer.AsSpan(0, size).CopyTo(bigger);
-            System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = bigger;
+            Debug.Assert(size == 0, "a packet within mtu always fits the buffer");
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = ArrayPool<byte>.Shared.Rent(need);
         }
 
-        return size;
-    }
-
-    // Writes a 24-byte segment header at `offset` (PROTOCOL.md "Wire format"); una is always rcv_nxt.
-    private int WriteHeader(int offset, byte cmd, uint frg, uint wnd, uint ts, uint sn, int length)
-    {
-        Span<byte> header = _buffer.AsSpan(offset, Overhead);
-        BinaryPrimitives.WriteUInt32LittleEndian(header, Conv);
-        header[4] = cmd;
-        header[5] = (byte)frg;
-        BinaryPrimitives.WriteUInt16LittleEndian(header[6..], (ushort)wnd);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[8..], ts);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[12..], sn);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[16..], _rcvNxt);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[20..], (uint)length);
-        return offset + Overhead;
+        // PROTOCOL.md "Wire format"; una is always rcv_nxt.
+        Span<byte> segment = _buffer.AsSpan(size, need);
+        BinaryPrimitives.WriteUInt32LittleEndian(segment, Conv);
+        segment[4] = cmd;
+        segment[5] = (byte)frg;
+        BinaryPrimitives.WriteUInt16LittleEndian(segment[6..], (ushort)wnd);
+        BinaryPrimitives.WriteUInt32LittleEndian(segment[8..], ts);
+        BinaryPrimitives.WriteUInt32LittleEndian(segment[12..], sn);
+        BinaryPrimitives.WriteUInt32LittleEndian(segment[16..], _rcvNxt);
+        BinaryPrimitives.WriteUInt32LittleEndian(segment[20..], (uint)payload.Length);
+        payload.CopyTo(segment[Overhead..]);
+        return size + need;
     }
 }

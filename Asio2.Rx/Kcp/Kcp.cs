@@ -272,6 +272,7 @@ internal sealed partial class Kcp : IDisposable
     /// <returns>0, or −1 (nothing changed) when <paramref name="mtu"/> is below 50.</returns>
     internal int SetMtu(int mtu)
     {
+        ThrowIfDisposed();
         if (mtu < MtuMin)
         {
             return -1;
@@ -367,9 +368,8 @@ internal sealed partial class Kcp : IDisposable
 
     private void FreeSegment(KcpSegment segment)
     {
+        // The other fields are all set again when the segment is next queued.
         segment.ReturnData();
-        segment.Sn = segment.Frg = segment.Ts = 0;
-        segment.ResendTs = segment.Rto = segment.FastAck = segment.Xmit = 0;
         if (_segmentPool.Count < SegmentPoolLimit)
         {
             _segmentPool.Push(segment);

@@ -62,8 +62,8 @@ internal sealed class KcpSegment
 
 /// <summary>
 /// An intrusive doubly linked list of <see cref="KcpSegment"/>, the counterpart of ikcp's
-/// <c>IQUEUEHEAD</c>: O(1) append, removal and insertion after a node, walked in order the way the
-/// reference walks its queues, so that every early stop and every search direction matches.
+/// <c>IQUEUEHEAD</c>: O(1) append, removal and insertion after a node, walked in order (or from the
+/// tail) the way the reference walks its queues.
 /// </summary>
 internal sealed class KcpSegmentList
 {

@@ -73,7 +73,10 @@ public sealed class LossyLink : IDisposable
     /// <summary>The other end; what it sends arrives at <see cref="A"/>.</summary>
     public LossyLinkEnd B { get; }
 
-    internal bool IsDisposed { get; private set; }
+    // Read by sends and deliveries on any thread.
+    private volatile bool _disposed;
+
+    internal bool IsDisposed => _disposed;
 
     /// <summary>
     /// Takes the link down: datagrams still in flight are discarded when they fall due, later sends are
@@ -81,12 +84,12 @@ public sealed class LossyLink : IDisposable
     /// </summary>
     public void Dispose()
     {
-        if (IsDisposed)
+        if (_disposed)
         {
             return;
         }
 
-        IsDisposed = true;
+        _disposed = true;
         A.Complete();
         B.Complete();
     }
@@ -104,6 +107,13 @@ public sealed class LossyLink : IDisposable
 /// </summary>
 public sealed class LossyLinkEnd
 {
+    private static readonly Func<IScheduler, (LossyLinkEnd Sender, byte[] Datagram), IDisposable> DeliverAction =
+        static (_, delivery) =>
+        {
+            delivery.Sender.Deliver(delivery.Datagram);
+            return Disposable.Empty;
+        };
+
     private readonly LossyLink _link;
     private readonly LossyLinkPolicy _policy;
     private readonly IScheduler _scheduler;
@@ -209,11 +219,4 @@ public sealed class LossyLinkEnd
             target._received.OnNext(datagram);
         }
     }
-
-    private static readonly Func<IScheduler, (LossyLinkEnd Sender, byte[] Datagram), IDisposable> DeliverAction =
-        static (_, delivery) =>
-        {
-            delivery.Sender.Deliver(delivery.Datagram);
-            return Disposable.Empty;
-        };
 }
