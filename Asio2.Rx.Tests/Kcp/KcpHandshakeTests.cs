@@ -16,7 +16,7 @@ public sealed class KcpHandshakeTests
     public static TheoryData<string, string, string> CapturedHeaders()
     {
         var data = new TheoryData<string, string, string>();
-        foreach ((string path, string hex, JsonElement decoded) in DecodedDatagrams(Capture, "$"))
+        foreach ((string path, string hex, JsonElement decoded) in DecodedDatagrams())
         {
             if (decoded.GetProperty("kind").GetString() == "asio2_handshake_header")
             {
@@ -115,7 +115,7 @@ public sealed class KcpHandshakeTests
     {
         int synAcked = 0;
         int ignored = 0;
-        foreach (JsonElement step in Objects(Capture))
+        foreach ((_, JsonElement step) in Objects(Capture, "$"))
         {
             if (!step.TryGetProperty("sent", out JsonElement sentHex) || !step.TryGetProperty("replies", out JsonElement replies))
             {
@@ -169,19 +169,23 @@ public sealed class KcpHandshakeTests
     [Fact]
     public void RfcStyleBigEndianChecksum_IsRejected()
     {
-        foreach ((string path, string hex, _) in CapturedHeaders().Select(row => ((string)row[0], (string)row[1], (string)row[2])))
+        int swapped = 0;
+        foreach ((string path, string hex, _) in DecodedDatagrams().Where(d => d.Hex.Length == 2 * KcpHandshake.Size))
         {
             byte[] datagram = Convert.FromHexString(hex);
             if (!KcpHandshake.IsChecksumValid(datagram) || datagram[10] == datagram[11])
             {
-                continue; // nothing to swap
+                continue; // not a valid header, or nothing to swap
             }
 
             // The RFC 1071 value stored the usual (big-endian) way is asio2's value byte-swapped.
             (datagram[10], datagram[11]) = (datagram[11], datagram[10]);
             Assert.False(KcpHandshake.IsChecksumValid(datagram), path);
             Assert.False(KcpHandshake.IsSyn(datagram) || KcpHandshake.IsFin(datagram), path);
+            swapped++;
         }
+
+        Assert.True(swapped >= 20, $"only {swapped} captured headers");
 
         // The probe asio2's server ignored: "SYN with RFC1071 checksum stored big-endian".
         Assert.False(KcpHandshake.IsSyn(Convert.FromHexString("01020304000000000800f3f9")));
@@ -230,7 +234,7 @@ public sealed class KcpHandshakeTests
     public void Classify_SortsEveryCapturedDatagramAsAsio2Did()
     {
         int count = 0;
-        foreach ((string path, string hex, JsonElement decoded) in DecodedDatagrams(Capture, "$"))
+        foreach ((string path, string hex, JsonElement decoded) in DecodedDatagrams())
         {
             int length = decoded.TryGetProperty("len", out JsonElement len) ? len.GetInt32() : hex.Length / 2;
             KcpDatagramKind expected = decoded.GetProperty("kind").GetString() switch
@@ -265,9 +269,9 @@ public sealed class KcpHandshakeTests
     }
 
     // Datagrams that the capture decodes: {hex, decoded}, {sent, sent_decoded} and replies[i] with replies_decoded[i].
-    private static IEnumerable<(string Path, string Hex, JsonElement Decoded)> DecodedDatagrams(JsonElement element, string path)
+    private static IEnumerable<(string Path, string Hex, JsonElement Decoded)> DecodedDatagrams()
     {
-        if (element.ValueKind == JsonValueKind.Object)
+        foreach ((string path, JsonElement element) in Objects(Capture, "$"))
         {
             if (element.TryGetProperty("hex", out JsonElement hex) && element.TryGetProperty("decoded", out JsonElement decoded))
             {
@@ -286,12 +290,20 @@ public sealed class KcpHandshakeTests
                     yield return ($"{path}.replies[{i}]", replies[i].GetString()!, repliesDecoded[i]);
                 }
             }
+        }
+    }
 
+    // Every JSON object under `element`, with its path, depth first.
+    private static IEnumerable<(string Path, JsonElement Object)> Objects(JsonElement element, string path)
+    {
+        if (element.ValueKind == JsonValueKind.Object)
+        {
+            yield return (path, element);
             foreach (JsonProperty property in element.EnumerateObject())
             {
-                foreach (var item in DecodedDatagrams(property.Value, $"{path}.{property.Name}"))
+                foreach (var inner in Objects(property.Value, $"{path}.{property.Name}"))
                 {
-                    yield return item;
+                    yield return inner;
                 }
             }
         }
@@ -300,32 +312,7 @@ public sealed class KcpHandshakeTests
             int index = 0;
             foreach (JsonElement item in element.EnumerateArray())
             {
-                foreach (var found in DecodedDatagrams(item, $"{path}[{index++}]"))
-                {
-                    yield return found;
-                }
-            }
-        }
-    }
-
-    private static IEnumerable<JsonElement> Objects(JsonElement element)
-    {
-        if (element.ValueKind == JsonValueKind.Object)
-        {
-            yield return element;
-            foreach (JsonProperty property in element.EnumerateObject())
-            {
-                foreach (JsonElement inner in Objects(property.Value))
-                {
-                    yield return inner;
-                }
-            }
-        }
-        else if (element.ValueKind == JsonValueKind.Array)
-        {
-            foreach (JsonElement item in element.EnumerateArray())
-            {
-                foreach (JsonElement inner in Objects(item))
+                foreach (var inner in Objects(item, $"{path}[{index++}]"))
                 {
                     yield return inner;
                 }
