@@ -7,7 +7,7 @@ namespace Asio2.Rx.Tests.Kcp;
 
 /// <summary>
 /// <see cref="KcpEndpoint"/> beyond the ikcp traces: the asio2 preset against traffic captured from real
-/// asio2 peers, the presets, <see cref="KcpEndpoint.Reset"/>, disposal and allocation.
+/// asio2 peers, the presets, <see cref="KcpEndpoint.Reset"/> and disposal.
 /// </summary>
 public sealed class KcpTests
 {
@@ -201,6 +201,31 @@ public sealed class KcpTests
         Assert.Equal([1400, 100, 48], a.Packets.Select(p => p.Length));
     }
 
+    private static uint Ts(JsonElement packet) =>
+        packet.GetProperty("decoded").GetProperty("segments")[0].GetProperty("ts").GetUInt32();
+
+    /// <summary>An endpoint whose packets are kept.</summary>
+    private sealed class Recorder
+    {
+        public Recorder(uint conv, KcpPreset preset)
+        {
+            Kcp = new KcpEndpoint(conv, static (packet, state) => ((List<byte[]>)state!).Add(packet.ToArray()), Packets);
+            Kcp.Apply(preset);
+        }
+
+        public KcpEndpoint Kcp { get; }
+
+        public List<byte[]> Packets { get; } = [];
+    }
+}
+
+/// <summary>
+/// What <see cref="KcpEndpoint"/> allocates. Not run in parallel with other tests: they share
+/// <see cref="System.Buffers.ArrayPool{T}.Shared"/>, and a test that drains it makes this thread allocate.
+/// </summary>
+[Collection(nameof(KcpAllocationTests))]
+public sealed class KcpAllocationTests
+{
     [Fact]
     public void SteadyState_AllocatesNothingPerMessage()
     {
@@ -246,23 +271,6 @@ public sealed class KcpTests
         Assert.Equal(0, left.WaitSnd);
     }
 
-    private static uint Ts(JsonElement packet) =>
-        packet.GetProperty("decoded").GetProperty("segments")[0].GetProperty("ts").GetUInt32();
-
-    /// <summary>An endpoint whose packets are kept.</summary>
-    private sealed class Recorder
-    {
-        public Recorder(uint conv, KcpPreset preset)
-        {
-            Kcp = new KcpEndpoint(conv, static (packet, state) => ((List<byte[]>)state!).Add(packet.ToArray()), Packets);
-            Kcp.Apply(preset);
-        }
-
-        public KcpEndpoint Kcp { get; }
-
-        public List<byte[]> Packets { get; } = [];
-    }
-
     /// <summary>Up to 16 packets of up to 1400 bytes in preallocated storage.</summary>
     private sealed class Pipe
     {
@@ -290,3 +298,7 @@ public sealed class KcpTests
         }
     }
 }
+
+/// <summary>Runs <see cref="KcpAllocationTests"/> alone, after the parallel tests.</summary>
+[CollectionDefinition(nameof(KcpAllocationTests), DisableParallelization = true)]
+public sealed class KcpAllocationTestsCollection;
