@@ -10,17 +10,8 @@ public class DatagramFramingTests
 {
     private static readonly Lazy<JsonElement> Vectors = new(LoadVectors);
 
-    /// <summary>The capture lives in shared/ beside the repository root (here and in CI), so look in every folder above the test assembly.</summary>
-    private static JsonElement LoadVectors()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string path = Path.Combine(dir.FullName, "shared", "asio2", "vectors", "dgram_framing.json");
-            if (File.Exists(path))
-                return JsonDocument.Parse(File.ReadAllText(path)).RootElement.Clone();
-        }
-        throw new FileNotFoundException($"shared/asio2/vectors/dgram_framing.json was not found in any folder above {AppContext.BaseDirectory}");
-    }
+    private static JsonElement LoadVectors() =>
+        JsonDocument.Parse(File.ReadAllText(SharedFolder.Locate(Path.Combine("asio2", "vectors", "dgram_framing.json")))).RootElement.Clone();
 
     private static JsonElement Valid(int length) =>
         Vectors.Value.GetProperty("valid").EnumerateArray().Single(v => v.GetProperty("payload_len").GetInt32() == length);

@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 // The test namespace Asio2.Rx.Tests.Kcp hides the type name Kcp.
 using KcpEndpoint = Asio2.Rx.Kcp;
 
-namespace Asio2.Rx.Tests.Kcp;
+namespace Asio2.Rx.Tests.ReliableUdp;
 
 /// <summary>
 /// Replays every golden trace of the reference ikcp (<c>shared/kcp/vectors/*.jsonl</c>, format in its

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text.Json;
 
-namespace Asio2.Rx.Tests.Kcp;
+namespace Asio2.Rx.Tests.ReliableUdp;
 
 /// <summary>
 /// <see cref="KcpHandshake"/> against the wire captures of real asio2 peers

@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 // The test namespace Asio2.Rx.Tests.Kcp hides the type name Kcp.
 using KcpEndpoint = Asio2.Rx.Kcp;
 
-namespace Asio2.Rx.Tests.Kcp;
+namespace Asio2.Rx.Tests.ReliableUdp;
 
 /// <summary>
 /// Two <see cref="KcpEndpoint"/>s talking through a <see cref="LossyLink"/> on a <see cref="TestScheduler"/>,

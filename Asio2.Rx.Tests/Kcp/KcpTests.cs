@@ -3,7 +3,7 @@ using System.Text.Json;
 // The test namespace Asio2.Rx.Tests.Kcp hides the type name Kcp.
 using KcpEndpoint = Asio2.Rx.Kcp;
 
-namespace Asio2.Rx.Tests.Kcp;
+namespace Asio2.Rx.Tests.ReliableUdp;
 
 /// <summary>
 /// <see cref="KcpEndpoint"/> beyond the ikcp traces: the asio2 preset against traffic captured from real

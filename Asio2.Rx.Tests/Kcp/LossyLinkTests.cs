@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using Microsoft.Reactive.Testing;
 
-namespace Asio2.Rx.Tests.Kcp;
+namespace Asio2.Rx.Tests.ReliableUdp;
 
 /// <summary><see cref="LossyLink"/> in virtual time: its impairments, counters, determinism and lifetime.</summary>
 public sealed class LossyLinkTests

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Asio2.Rx.Tests.Kcp;
+namespace Asio2.Rx.Tests;
 
 /// <summary>
 /// Finds the read-only <c>shared/</c> folder that sits beside the repository (<c>&lt;repo&gt;/../shared</c>)
