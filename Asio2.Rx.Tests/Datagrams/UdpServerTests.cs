@@ -124,7 +124,7 @@ public class UdpServerTests
     }
 
     [Fact]
-    public void ThousandEndpoints_EachGetASession_IdleOnesAreReapedAtTheSilenceTimeout()
+    public async Task ThousandEndpoints_EachGetASession_IdleOnesAreReapedAtTheSilenceTimeout()
     {
         var scheduler = new TestScheduler();
         var network = new MemoryDatagramNetwork(scheduler);
@@ -164,7 +164,7 @@ public class UdpServerTests
         Assert.Equal(1501, echoes);
         var stop = server.StopAsync();
         scheduler.AdvanceBy(TimeSpan.FromSeconds(1).Ticks);
-        Assert.True(stop.Wait(Wait.Long), "stop completes once the sessions' closes ran in virtual time");
+        await stop.WaitAsync(Wait.Long); // completes once the sessions' closes ran in virtual time
         Assert.Equal(0, server.SessionCount);
     }
 
