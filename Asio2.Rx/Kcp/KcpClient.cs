@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
+using System.Threading.Tasks.Sources;
 
 namespace Asio2.Rx;
 
@@ -78,37 +79,43 @@ public sealed class KcpClient : ReconnectingClient
 
     private protected override string TargetName => _target?.ToString() ?? "(none)";
 
-    private protected override async ValueTask<Session> ConnectSessionAsync(CancellationToken cancellationToken)
+    private protected override ValueTask<Session> ConnectSessionAsync(CancellationToken cancellationToken) =>
+        _target is IPEndPoint ip ? HandshakeAsync(ip, cancellationToken) : ResolveThenHandshakeAsync(cancellationToken);
+
+    private async ValueTask<Session> ResolveThenHandshakeAsync(CancellationToken cancellationToken)
     {
         var remote = await DatagramEndPoints.ResolveAsync(_target!, cancellationToken).ConfigureAwait(false);
-        var channel = ChannelFactory(remote, _options);
-        var handshake = new Handshake(this, channel, remote);
-        return await handshake.RunAsync(cancellationToken).ConfigureAwait(false);
+        return await HandshakeAsync(remote, cancellationToken).ConfigureAwait(false);
     }
 
+    private ValueTask<Session> HandshakeAsync(IPEndPoint remote, CancellationToken cancellationToken) =>
+        new Handshake(this, ChannelFactory(remote, _options), remote).Run(cancellationToken);
+
     /// <summary>
-    /// One handshake: SYN every 500 ms on the client's scheduler until the first datagram, which decides. Its task
-    /// completes on the thread that decided (no hop), so virtual-time tests stay deterministic.
+    /// One handshake: SYN every 500 ms on the client's scheduler until the first datagram, which decides. It completes
+    /// its <see cref="ValueTask{TResult}"/> on the thread that decided, resuming the connect loop right there (a
+    /// <c>Task</c> would hop to the thread pool under a synchronization context), so virtual-time tests stay deterministic.
     /// </summary>
-    private sealed class Handshake(KcpClient client, DatagramChannel channel, IPEndPoint remote)
+    private sealed class Handshake(KcpClient client, DatagramChannel channel, IPEndPoint remote) : IValueTaskSource<Session>
     {
-        private readonly TaskCompletionSource<Session> _done = new();
         private readonly byte[] _syn = new byte[KcpHandshake.Size];
         private readonly SocketAddress _remoteAddress = remote.Serialize();
+        private ManualResetValueTaskSourceCore<Session> _done;
         private uint _seq;
         private int _decided;
         private IDisposable? _resend;
         private volatile KcpSession? _session;
 
-        public Task<Session> RunAsync(CancellationToken cancellationToken)
+        public ValueTask<Session> Run(CancellationToken cancellationToken)
         {
             // asio2's seq is the wall clock in ms since the Unix epoch, truncated to 32 bits; here the scheduler's.
             _seq = unchecked((uint)client.Scheduler.Now.ToUnixTimeMilliseconds());
             KcpHandshake.WriteSyn(_syn, _seq, client._options.Conv);
+            var result = new ValueTask<Session>(this, _done.Version);
             channel.Start(OnDatagram);
             cancellationToken.Register(static s => ((Handshake)s!).Cancel(), this);
             SendSyn();
-            return _done.Task;
+            return result;
         }
 
         private void SendSyn()
@@ -143,14 +150,14 @@ public sealed class KcpClient : ReconnectingClient
                 KcpHandshake.WriteFin(fin);
                 channel.Send(fin, _remoteAddress);
                 channel.Dispose();
-                _done.TrySetException(new ConnectException(new CloseReason(CloseKind.HandshakeFailed, null,
+                _done.SetException(new ConnectException(new CloseReason(CloseKind.HandshakeFailed, null,
                     $"the server's first reply ({datagram.Length} bytes) is not a SYN-ACK for this SYN")));
                 return;
             }
             uint conv = BinaryPrimitives.ReadUInt32BigEndian(datagram);
             _session = new KcpSession(conv, channel, _remoteAddress, remote, isServer: false, ownsChannel: true, client._kcp, client._drops,
                 client.Settings, client.Scheduler);
-            _done.TrySetResult(_session);
+            _done.SetResult(_session);
         }
 
         private void Cancel()
@@ -159,7 +166,14 @@ public sealed class KcpClient : ReconnectingClient
             // A timed-out or abandoned handshake just stops: no FIN (asio2 sends none after a connect timeout).
             _resend?.Dispose();
             channel.Dispose();
-            _done.TrySetCanceled();
+            _done.SetException(new OperationCanceledException("the handshake was abandoned"));
         }
+
+        Session IValueTaskSource<Session>.GetResult(short token) => _done.GetResult(token);
+
+        ValueTaskSourceStatus IValueTaskSource<Session>.GetStatus(short token) => _done.GetStatus(token);
+
+        void IValueTaskSource<Session>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _done.OnCompleted(continuation, state, token, flags);
     }
 }
