@@ -39,6 +39,9 @@ internal sealed class UdpSession : Session
 
     public override EndPoint? RemoteEndPoint => _remote;
 
+    /// <summary>The channel datagrams go through (tests read its error counters).</summary>
+    internal DatagramChannel Channel => _channel;
+
     /// <summary>The remote address as the server's lookup key (never mutated).</summary>
     internal SocketAddress RemoteAddress => _remoteAddress;
 
