@@ -119,7 +119,8 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
         }
         catch (Exception ex)
         {
-            var reason = new CloseReason(CloseKind.ConnectFailed, ex, ex.Message);
+            // A connector that knows better (a failed handshake) throws ConnectException with its own reason.
+            var reason = ex is ConnectException { Reason: var own } ? own : new CloseReason(CloseKind.ConnectFailed, ex, ex.Message);
             _scheduler.Schedule((attempt, reason), static (_, st) => { st.attempt.Client.AttemptFailed(st.attempt, st.reason); return Disposable.Empty; });
         }
     }

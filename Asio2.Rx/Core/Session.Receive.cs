@@ -35,6 +35,17 @@ public abstract partial class Session
         return pending <= Settings.MaxPendingReceiveBytes ? default : WaitForSubscribersAsync();
     }
 
+    /// <summary>
+    /// Delivers a batch at once, on the calling thread, which must be running a work item of the session's
+    /// <see cref="Scheduler"/>. For message transports whose input is already processed there (KCP): the frames reach
+    /// subscribers without another hop, and replies sent from a handler are flushed before the work item ends.
+    /// </summary>
+    private protected void DeliverOnScheduler(FrameBatch batch)
+    {
+        Interlocked.Add(ref _pendingReceiveBytes, batch.Bytes);
+        DeliverNow(batch);
+    }
+
     /// <summary>Bytes delivered to the scheduler and not yet processed by subscribers.</summary>
     internal long PendingReceiveBytes => Volatile.Read(ref _pendingReceiveBytes);
 

@@ -1,0 +1,138 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Asio2.Rx;
+
+/// <summary>
+/// A KCP server (reliable UDP), wire-compatible with asio2's <c>udp_server</c> + <c>use_kcp</c>: one UDP socket, a
+/// handshake per remote endpoint, and a <see cref="Session"/> per endpoint with the same API as TCP.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var server = new KcpServer();
+/// server.Sessions.SelectMany(s => s.Frames).Subscribe(f => f.Session.Send(f.Data)); // echo
+/// IPEndPoint bound = server.Start("127.0.0.1", 0);
+/// </code>
+/// </example>
+/// <remarks>
+/// <para><b>Handshake (asio2's).</b> A session starts with a valid SYN (12 bytes, flags SYN, asio2's checksum): the
+/// server answers with a SYN-ACK carrying the conv (the SYN's requested conv verbatim, or the next value of a counter
+/// starting at 1) and announces the session. A repeated SYN gets the same SYN-ACK again and restarts the session's KCP.
+/// A FIN from the peer ends the session (<see cref="CloseKind.RemoteClose"/>) without a reply; a FIN is sent to the peer
+/// when the session ends for any other reason, and to every session when the server stops.</para>
+/// <para><b>Garbage.</b> A first datagram from a new endpoint that is not a valid SYN gets no reply and is dropped; on a
+/// session, a segment with another conv, a truncated segment, a bad checksum, another 12-byte header or a datagram of
+/// an illegal length is dropped and the session goes on. Every drop is counted in <see cref="DroppedDatagrams"/> and on
+/// the <c>asio2rx.drops</c> meter with its reason. Datagrams are matched to sessions by source endpoint, so a FIN from
+/// another endpoint cannot close a session.</para>
+/// <para><b>Streams.</b> <see cref="Sessions"/> is hot and serialized; it completes on stop and errors only if the socket
+/// fails. Sessions close with <see cref="CloseKind.DeadLink"/> when the peer stops acknowledging, and with
+/// <see cref="CloseKind.SilenceTimeout"/> after <see cref="SessionOptions.SilenceTimeout"/> (60 s by default) without a
+/// datagram.</para>
+/// </remarks>
+public sealed class KcpServer : IDisposable, IAsyncDisposable
+{
+    private readonly KcpServerOptions _options;
+    private readonly Core _core;
+
+    /// <summary>Creates a server; nothing is bound until <see cref="Start(IPEndPoint)"/>.</summary>
+    public KcpServer(KcpServerOptions? options = null)
+    {
+        _options = options ?? new KcpServerOptions();
+        _core = new Core(_options.Resolve("kcp"), _options.MaxSessions, _options.ResolveKcp());
+    }
+
+    /// <summary>Sessions, one per handshake, hot. Completes on stop; errors only when the socket fails.</summary>
+    public IObservable<Session> Sessions => _core.Sessions;
+
+    /// <summary>The bound address, once started.</summary>
+    public IPEndPoint? LocalEndPoint => _core.LocalEndPoint;
+
+    /// <summary>Sessions open now.</summary>
+    public int SessionCount => _core.SessionCount;
+
+    /// <summary>Datagrams dropped so far (garbage, handshakes past <see cref="KcpServerOptions.MaxSessions"/>, datagrams
+    /// arriving while a session's inbox is full).</summary>
+    public long DroppedDatagrams => _core.Drops.Count;
+
+    /// <summary>A snapshot of the open sessions.</summary>
+    public IReadOnlyList<Session> GetSessions() => _core.GetSessions();
+
+    /// <summary>The open session with this id, or null.</summary>
+    public Session? FindSession(long id) => _core.FindSession(id);
+
+    /// <summary>The open session of this remote endpoint, or null.</summary>
+    public Session? FindSession(IPEndPoint remote) => _core.FindSession(remote);
+
+    /// <summary>Sends the bytes as one message to every open session; returns how many accepted it.</summary>
+    public int Broadcast(ReadOnlySpan<byte> data) => _core.Broadcast(data);
+
+    /// <summary>Sends the UTF-8 text as one message to every open session; returns how many accepted it.</summary>
+    public int Broadcast(string text) => _core.Broadcast(text);
+
+    /// <summary>Binds <paramref name="host"/> (an address or a name; "" or "*" for every interface) and
+    /// <paramref name="port"/> (0 picks a free port). Returns the bound endpoint.</summary>
+    public IPEndPoint Start(string host, int port) => Start(new IPEndPoint(DatagramServerCore.ResolveListenAddress(host), port));
+
+    /// <summary>Binds every interface (IPv6 and IPv4) on <paramref name="port"/>.</summary>
+    public IPEndPoint Start(int port) => Start(new IPEndPoint(IPAddress.IPv6Any, port));
+
+    /// <summary>Binds <paramref name="endPoint"/> and starts serving. Returns the bound endpoint.</summary>
+    public IPEndPoint Start(IPEndPoint endPoint) => _core.Start(endPoint, _options.ResolveSocket(_options.DualMode));
+
+    /// <summary>Serves on an in-process channel (tests and benchmarks in virtual time).</summary>
+    internal IPEndPoint Start(DatagramChannel channel) => _core.Start(channel);
+
+    /// <summary>
+    /// Stops: every session hands its queued sends to KCP, lingers until they are acknowledged (within the drain
+    /// timeout) and sends a FIN; then the socket closes and <see cref="Sessions"/> completes. Safe to call more than once.
+    /// </summary>
+    public Task StopAsync() => _core.StopAsync();
+
+    /// <summary>Same as <see cref="StopAsync"/>, blocking until it finishes.</summary>
+    public void Dispose() => StopAsync().GetAwaiter().GetResult();
+
+    /// <summary>Same as <see cref="StopAsync"/>.</summary>
+    public ValueTask DisposeAsync() => new(StopAsync());
+
+    private sealed class Core(SessionSettings settings, int maxSessions, KcpSettings kcp) : DatagramServerCore(settings, maxSessions)
+    {
+        private int _lastConv;
+
+        protected override void OnDatagram(ReadOnlySpan<byte> datagram, SocketAddress source)
+        {
+            var known = Lookup(source) as KcpSession;
+            // A session that is closing still takes its acknowledgements; only a new SYN replaces it.
+            if (known is not null && (known.IsOpen || !KcpHandshake.IsSyn(datagram)))
+            {
+                known.OnDatagram(datagram);
+                return;
+            }
+            if (!KcpHandshake.TryParse(datagram, out var syn) || !KcpHandshake.IsSyn(datagram))
+            {
+                // asio2: no reply, nothing remembered; a valid SYN from the same endpoint later is accepted normally.
+                Drops.Drop(KcpHandshake.Classify(datagram.Length) switch
+                {
+                    KcpDatagramKind.Kcp => "kcp_before_handshake",
+                    KcpDatagramKind.Handshake => KcpHandshake.IsChecksumValid(datagram) ? "kcp_not_syn" : "kcp_bad_checksum",
+                    _ => "kcp_illegal_length",
+                });
+                return;
+            }
+            if (!HasRoom()) return;
+            // Requested conv verbatim (asio2 does not check it is unique); otherwise the server-wide counter from 1.
+            uint conv = syn.Ack != 0 ? syn.Ack : unchecked((uint)Interlocked.Increment(ref _lastConv));
+            var key = DatagramChannel.Copy(source);
+            var session = new KcpSession(conv, Channel, key, DatagramChannel.ToEndPoint(key), isServer: true, ownsChannel: false, kcp, Drops,
+                Settings, Settings.Schedulers.Next());
+            session.Released = s => ForgetAddress(key, s);
+            // The SYN-ACK leaves before anything the session could send: the client needs the conv first.
+            Span<byte> synAck = stackalloc byte[KcpHandshake.Size];
+            KcpHandshake.WriteSynAck(synAck, conv, syn.Seq);
+            Channel.Send(synAck, key);
+            Accept(key, session, forgetAddressOnFinish: false);
+        }
+
+        protected override Task WhenReleased(Session session) => ((KcpSession)session).ReleasedTask;
+    }
+}
