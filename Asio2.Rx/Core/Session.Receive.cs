@@ -59,6 +59,7 @@ public abstract partial class Session
     {
         Volatile.Write(ref _finishedFlag, 1);
         Volatile.Read(ref _resumeReading)?.TrySetResult();
+        _readLimit?.Close();
     }
 
     private void DeliverNow(FrameBatch batch)
