@@ -21,6 +21,11 @@ public abstract partial class Session
     /// <summary>Writes one coalesced batch of queued sends to the transport.</summary>
     private protected abstract ValueTask WriteAsync(ReadOnlyMemory<byte> batch);
 
+    /// <summary>True when <see cref="WriteAsync"/> may be given any piece of a batch (a byte stream), so a write rate
+    /// limit splits batches at its budget. False (the safe default, for transports that parse records back out of a
+    /// batch): a batch goes out whole and its cost is paid as debt before the next one.</summary>
+    private protected virtual bool CanSplitWrites => false;
+
     /// <summary>Header bytes written before a payload; the framing's by default. Message transports use their own record header.</summary>
     private protected virtual int GetSendHeaderLength(int payloadLength) => Settings.Framing.GetHeaderLength(payloadLength);
 
@@ -55,8 +60,13 @@ public abstract partial class Session
         private bool _deferredKick;
         private List<(long Position, TaskCompletionSource Done)>? _waiters;
         private CloseReason? _failed;
+        private readonly TokenBucket? _writeLimit;
 
-        public SendQueue(Session session) => _session = session;
+        public SendQueue(Session session)
+        {
+            _session = session;
+            _writeLimit = session.Settings.WriteRateLimit is { } limit ? new TokenBucket(limit, session.Scheduler) : null;
+        }
 
         public long QueuedBytes => Volatile.Read(ref _queuedBytes);
         public long SentPosition => Volatile.Read(ref _sentPosition);
@@ -150,18 +160,16 @@ public abstract partial class Session
                         batch = _inFlight;
                     }
                     int n = batch.Length;
-                    await _session.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
-                    batch.Clear();
-                    long sent;
-                    List<(long, TaskCompletionSource)>? waiters;
-                    lock (_lock)
+                    if (_writeLimit is null)
                     {
-                        _queuedBytes -= n;
-                        sent = _sentPosition += n;
-                        waiters = _waiters is { Count: > 0 } ? _waiters : null;
+                        await _session.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
+                        Written(n);
                     }
-                    Asio2Metrics.BytesSent(_session.Transport, n);
-                    if (waiters is not null) CompleteWaiters(sent);
+                    else
+                    {
+                        await WriteLimitedAsync(_writeLimit, batch.WrittenMemory).ConfigureAwait(false);
+                    }
+                    batch.Clear();
                 }
             }
             catch (Exception ex)
@@ -170,6 +178,56 @@ public abstract partial class Session
                 if (_session.IsOpen && _session.Logger.IsEnabled(LogLevel.Debug)) _session.Logger.LogDebug(ex, "{Session} write failed", _session);
                 _session.Shutdown(_session.ClassifyError(ex), graceful: false);
             }
+        }
+
+        /// <summary>Accounts bytes the transport took: counters, metrics, and the sends they complete.</summary>
+        private void Written(int n)
+        {
+            long sent;
+            List<(long, TaskCompletionSource)>? waiters;
+            lock (_lock)
+            {
+                _queuedBytes -= n;
+                sent = _sentPosition += n;
+                waiters = _waiters is { Count: > 0 } ? _waiters : null;
+            }
+            Asio2Metrics.BytesSent(_session.Transport, n);
+            if (waiters is not null) CompleteWaiters(sent);
+        }
+
+        /// <summary>
+        /// Writes a batch within the write rate limit (see <see cref="RateLimit"/> for the schedule). A byte stream
+        /// gets as much as the budget allows, piece by piece, each piece accounted as it goes; other transports get
+        /// the batch whole once the bucket holds min(batch, burst), and repay the rest as debt.
+        /// </summary>
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+        private async ValueTask WriteLimitedAsync(TokenBucket limit, ReadOnlyMemory<byte> data)
+        {
+            while (!data.IsEmpty)
+            {
+                int n = data.Length;
+                if (_session.CanSplitWrites)
+                {
+                    if (limit.Available <= 0) await limit.WaitAsync(n).ConfigureAwait(false);
+                    ThrowIfFailed();
+                    n = (int)Math.Clamp(limit.Available, 1, n);
+                }
+                else
+                {
+                    await limit.WaitAsync(n).ConfigureAwait(false);
+                    ThrowIfFailed();
+                }
+                limit.Take(n);
+                await _session.WriteAsync(data[..n]).ConfigureAwait(false);
+                Written(n);
+                data = data[n..];
+            }
+        }
+
+        private void ThrowIfFailed()
+        {
+            // The session ended while the writer waited for budget (Fail closed the bucket to wake it).
+            if (Volatile.Read(ref _failed) is { } reason) throw new SessionClosedException(reason);
         }
 
         /// <summary>Stops accepting sends; returns the position a graceful close drains to.</summary>
@@ -226,6 +284,7 @@ public abstract partial class Session
                 _queuedBytes -= _pending.Length;
                 _pending.Clear();
             }
+            _writeLimit?.Close();
             if (waiters is null) return;
             var error = new SessionClosedException(reason);
             foreach (var w in waiters) w.Done.TrySetException(error);

@@ -70,6 +70,7 @@ public abstract partial class Session
     {
         Volatile.Write(ref _finishedFlag, 1);
         Volatile.Read(ref _resumeReading)?.TrySetResult();
+        _readLimit?.Close();
     }
 
     private void DeliverNow(FrameBatch batch)

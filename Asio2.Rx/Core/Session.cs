@@ -48,6 +48,7 @@ public abstract partial class Session : IDisposable
         _framesView = _frames.AsObservable();
         _closedView = _closed.AsObservable();
         _lastActivityTicks = scheduler.Now.UtcTicks;
+        _readLimit = settings.ReadRateLimit is { } readLimit ? new TokenBucket(readLimit, scheduler) : null;
         _sendQueue = new SendQueue(this);
     }
 
@@ -159,6 +160,7 @@ public abstract partial class Session : IDisposable
     {
         Volatile.Write(ref _bytesReceived, _bytesReceived + count);
         Volatile.Write(ref _lastActivityTicks, Scheduler.Now.UtcTicks);
+        _readLimit?.Take(count);
         Asio2Metrics.BytesReceived(Transport, count);
     }
 

@@ -89,6 +89,16 @@ public class SessionOptions
     /// <summary>Where connection events, closes and user-code faults are logged. Defaults to null (no logging).</summary>
     public ILogger? Logger { get; set; }
 
+    /// <summary>Limits how fast a session reads, or null for no limit. Over budget the session stops reading, so the
+    /// bytes wait in the kernel (or the device) and transport flow control slows the peer; nothing is dropped.
+    /// Timed on the session's scheduler. Defaults to null: limiting is a policy the application chooses.</summary>
+    public RateLimit? ReadRateLimit { get; set; }
+
+    /// <summary>Limits how fast a session writes, or null for no limit. Over budget, queued sends wait their turn
+    /// (and count against <see cref="MaxSendQueueBytes"/>); nothing is dropped. Independent of <see cref="ReadRateLimit"/>.
+    /// Defaults to null.</summary>
+    public RateLimit? WriteRateLimit { get; set; }
+
     internal SessionSettings Resolve(string transport) => new(
         transport,
         _framing,
@@ -99,7 +109,11 @@ public class SessionOptions
         _receiveBufferSize,
         _silenceTimeout,
         _drainTimeout,
-        Logger ?? NullLogger.Instance);
+        Logger ?? NullLogger.Instance)
+    {
+        ReadRateLimit = ReadRateLimit,
+        WriteRateLimit = WriteRateLimit,
+    };
 }
 
 /// <summary>Resolved, immutable session settings: internals never read the mutable options object.</summary>
@@ -113,4 +127,11 @@ internal sealed record SessionSettings(
     int ReceiveBufferSize,
     TimeSpan? SilenceTimeout,
     TimeSpan DrainTimeout,
-    ILogger Logger);
+    ILogger Logger)
+{
+    /// <summary>Null: reading is not limited.</summary>
+    public RateLimit? ReadRateLimit { get; init; }
+
+    /// <summary>Null: writing is not limited.</summary>
+    public RateLimit? WriteRateLimit { get; init; }
+}

@@ -34,6 +34,9 @@ internal sealed class StreamSession : Session
 
     private protected override CloseReason ClassifyError(Exception ex) => _transport.Classify(ex);
 
+    // A byte stream may be written in pieces of any size: a write rate limit splits batches at its budget.
+    private protected override bool CanSplitWrites => true;
+
     private protected override void CloseTransport(bool abortive)
     {
         if (abortive) _transport.Abort();
@@ -75,7 +78,14 @@ internal sealed class StreamSession : Session
                     }
                 }
 
-                int read = await _transport.ReceiveAsync(buffer.AsMemory(end), _cts.Token).ConfigureAwait(false);
+                var free = buffer.AsMemory(end);
+                if (ReadLimit is { } budget)
+                {
+                    // Read no more than the budget: the rest waits in the kernel, and flow control slows the peer.
+                    if (budget.Available <= 0) await budget.WaitAsync(free.Length).ConfigureAwait(false);
+                    free = free[..(int)Math.Clamp(budget.Available, 1, free.Length)];
+                }
+                int read = await _transport.ReceiveAsync(free, _cts.Token).ConfigureAwait(false);
                 if (read == 0)
                 {
                     if (end > start && _decoder.TryDecodeFinal(buffer.AsMemory(start, end - start), out var last))
