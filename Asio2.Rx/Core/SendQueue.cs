@@ -59,6 +59,8 @@ public abstract partial class Session
         private bool _writerActive;
         private bool _deferredKick;
         private List<(long Position, TaskCompletionSource Done)>? _waiters;
+        private long _drainAt;
+        private Action<Session>? _onDrained;
         private CloseReason? _failed;
         private readonly TokenBucket? _writeLimit;
 
@@ -193,6 +195,36 @@ public abstract partial class Session
             }
             Asio2Metrics.BytesSent(_session.Transport, n);
             if (waiters is not null) CompleteWaiters(sent);
+            if (Volatile.Read(ref _onDrained) is not null) CheckDrained(sent);
+        }
+
+        /// <summary>Runs <paramref name="callback"/> on the writer's thread once everything up to <paramref name="position"/>
+        /// is written (at once if it already is). Unlike <see cref="WhenSent"/> there is no thread hop, so a graceful close
+        /// over an in-memory pair stays deterministic in virtual time. One callback at a time (the graceful close's).</summary>
+        public void WhenDrained(long position, Action<Session> callback)
+        {
+            lock (_lock)
+            {
+                if (_sentPosition < position)
+                {
+                    _drainAt = position;
+                    _onDrained = callback;
+                    return;
+                }
+            }
+            callback(_session);
+        }
+
+        private void CheckDrained(long sent)
+        {
+            Action<Session>? callback;
+            lock (_lock)
+            {
+                if (_onDrained is null || sent < _drainAt) return;
+                callback = _onDrained;
+                _onDrained = null;
+            }
+            callback(_session);
         }
 
         /// <summary>
@@ -279,6 +311,7 @@ public abstract partial class Session
             {
                 _sealed = true;
                 _failed = reason;
+                _onDrained = null;
                 waiters = _waiters;
                 _waiters = null;
                 _queuedBytes -= _pending.Length;

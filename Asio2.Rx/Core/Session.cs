@@ -185,12 +185,11 @@ public abstract partial class Session : IDisposable
             s.CloseTransportOnce(abortive: true);
             return Disposable.Empty;
         });
-        _sendQueue.WhenSent(drainTo).ContinueWith(static (_, state) =>
+        _sendQueue.WhenDrained(drainTo, s =>
         {
-            var (s, t) = ((Session, IDisposable))state!;
-            t.Dispose();
+            timer.Dispose();
             s.CloseTransportOnce(abortive: false);
-        }, (this, timer), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        });
     }
 
     /// <summary>Schedules a shutdown behind the frames already queued for delivery, so they are seen first (used for
