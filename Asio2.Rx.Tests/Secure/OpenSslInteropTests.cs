@@ -66,6 +66,25 @@ public class OpenSslInteropTests
         Assert.Equal(TlsHandshakeError.ClientCertificateRequired, reason.TlsError());
     }
 
+    [Theory]
+    [InlineData("-tls1_2")]
+    [InlineData("-tls1_3")]
+    public async Task OpenSslClient_ThatDoesNotTrustOurCertificate_IsSeenAsRejectedByPeer(string version)
+    {
+        await using var server = new TlsEchoServer(TlsKit.ServerOptions());
+        string otherRoot = Pki.Write("other-root.pem", Pki.OtherRoot.CertificatePem);
+        // openssl sends an "unknown CA" alert; under TLS 1.3 it arrives after our side already finished.
+        await using var openssl = OpenSslProcess.Start(
+            "s_client", "-connect", $"127.0.0.1:{server.Port}", "-servername", "localhost", version,
+            "-CAfile", otherRoot, "-verify_return_error", "-quiet");
+
+        var reason = await server.Closes.First("the server's close");
+
+        Assert.Equal(CloseKind.HandshakeFailed, reason.Kind);
+        Assert.Equal(TlsHandshakeError.RejectedByPeer, reason.TlsError());
+        Assert.Contains("unknown ca", reason.Message);
+    }
+
     [Fact]
     public async Task OpenSslClient_OfferingOnlyTls11_IsRefusedWithNoCommonProtocol()
     {
