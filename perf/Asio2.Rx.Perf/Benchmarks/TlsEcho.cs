@@ -33,7 +33,7 @@ internal sealed class TlsEcho : IBenchmark
         bool Inline, int? ServerCpu, int? LoadCpu);
 
     private sealed record Point(string Impl, double MsgsPerSec, double MibPerSec, double P50Us, double P99Us, double P999Us,
-        double AllocPerMsg, double ServerCpuPercent, double ServerNsPerMsg, string Failed);
+        double AllocPerMsg, double ServerCpuPercent, double ServerNsPerMsg, double LoadCpuPercent, string Failed);
 
     private static readonly string[] Impls = ["baseline", "asio2"];
 
@@ -60,7 +60,7 @@ internal sealed class TlsEcho : IBenchmark
                 points.Add(p);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  pair {pair} {impl,-8} {p.MsgsPerSec,11:N0} msg/s {p.MibPerSec,7:F1} MiB/s  p50 {p.P50Us,7:F0} us  p99 {p.P99Us,7:F0} us  " +
-                    $"p99.9 {p.P999Us,7:F0} us  alloc {p.AllocPerMsg,6:F1} B/msg  server cpu {p.ServerCpuPercent,3:F0}% {p.ServerNsPerMsg,6:F0} ns/msg{(p.Failed == "no" ? "" : "  FAILED " + p.Failed)}"));
+                    $"p99.9 {p.P999Us,7:F0} us  alloc {p.AllocPerMsg,6:F1} B/msg  server cpu {p.ServerCpuPercent,3:F0}% {p.ServerNsPerMsg,6:F0} ns/msg  load cpu {p.LoadCpuPercent,3:F0}%{(p.Failed == "no" ? "" : "  FAILED " + p.Failed)}"));
             }
         }
 
@@ -71,10 +71,10 @@ internal sealed class TlsEcho : IBenchmark
             var mine = points.Where(p => p.Impl == i).ToList();
             double M(Func<Point, double> f) => Median(mine.Select(f).ToList());
             var m = new Point(i, M(p => p.MsgsPerSec), M(p => p.MibPerSec), M(p => p.P50Us), M(p => p.P99Us), M(p => p.P999Us),
-                M(p => p.AllocPerMsg), M(p => p.ServerCpuPercent), M(p => p.ServerNsPerMsg), "no");
+                M(p => p.AllocPerMsg), M(p => p.ServerCpuPercent), M(p => p.ServerNsPerMsg), M(p => p.LoadCpuPercent), "no");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {i,-8} {m.MsgsPerSec,11:N0} msg/s {m.MibPerSec,7:F1} MiB/s  p50 {m.P50Us,7:F0} us  p99 {m.P99Us,7:F0} us  p99.9 {m.P999Us,7:F0} us  " +
-                $"alloc {m.AllocPerMsg,6:F1} B/msg  server cpu {m.ServerCpuPercent,3:F0}% {m.ServerNsPerMsg,6:F0} ns/msg"));
+                $"alloc {m.AllocPerMsg,6:F1} B/msg  server cpu {m.ServerCpuPercent,3:F0}% {m.ServerNsPerMsg,6:F0} ns/msg  load cpu {m.LoadCpuPercent,3:F0}%"));
             medians[i] = m;
         }
         var ratios = points.Where(p => p.Impl == "baseline").Zip(points.Where(p => p.Impl == "asio2"), (a, b) => b.MsgsPerSec / a.MsgsPerSec).ToList();
@@ -130,6 +130,7 @@ internal sealed class TlsEcho : IBenchmark
             msgs > 0 ? Delta("alloc") / msgs : double.NaN,
             serverSeconds > 0 ? 100 * Delta("cpu_ns") / 1e9 / serverSeconds : double.NaN,
             msgs > 0 ? Delta("cpu_ns") / msgs * (seconds / serverSeconds) : double.NaN,
+            100 * long.Parse(result["cpu_ns"], CultureInfo.InvariantCulture) / 1e9 / seconds,
             result["failed"]);
     }
 

@@ -159,12 +159,14 @@ internal static class TlsEchoLoadRole
         Console.WriteLine($"READY clients={clients} inflight={inflight} size={size}");
 
         long started = 0, startCount = 0;
+        TimeSpan startCpu = default;
         while (await TlsEchoChild.ReadCommandAsync().ConfigureAwait(false) is { } line)
         {
             if (line == "start")
             {
                 startCount = all.Sum(c => c.Echoed);
                 started = Stopwatch.GetTimestamp();
+                startCpu = Process.GetCurrentProcess().TotalProcessorTime;
                 s_recording = true;
                 Console.WriteLine("STARTED");
             }
@@ -172,13 +174,14 @@ internal static class TlsEchoLoadRole
             {
                 s_recording = false;
                 long elapsed = Stopwatch.GetTimestamp() - started;
+                long cpuNs = (Process.GetCurrentProcess().TotalProcessorTime - startCpu).Ticks * 100;
                 long msgs = all.Sum(c => c.Echoed) - startCount;
                 var histogram = new LongHistogram(HighestLatencyNs, 3);
                 foreach (var c in all) c.AddLatenciesTo(histogram);
                 var failure = all.Select(c => c.Failure).FirstOrDefault(f => f is not null);
                 long P(double p) => histogram.TotalCount == 0 ? 0 : histogram.GetValueAtPercentile(p);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"LOAD msgs={msgs} elapsed_ns={(long)(elapsed * (1e9 / Stopwatch.Frequency))} p50_ns={P(50)} p99_ns={P(99)} p999_ns={P(99.9)} " +
+                    $"LOAD msgs={msgs} elapsed_ns={(long)(elapsed * (1e9 / Stopwatch.Frequency))} p50_ns={P(50)} p99_ns={P(99)} p999_ns={P(99.9)} cpu_ns={cpuNs} " +
                     $"failed={(failure is null ? "no" : failure.GetType().Name)}"));
                 if (failure is not null) Console.Error.WriteLine($"a client failed: {failure}");
                 foreach (var c in all) c.Dispose();
