@@ -292,6 +292,27 @@ public class TlsHandshakeFailureTests
     }
 
     [Fact]
+    public async Task ServerThatNeverAnswers_ClientClosesWithHandshakeTimeout()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var serve = Task.Run(async () =>
+        {
+            using var peer = await listener.AcceptAsync();
+            await ReadToEndOrReset(peer); // takes the ClientHello, answers nothing
+        });
+        var options = TlsKit.ClientOptions();
+        options.HandshakeTimeout = TimeSpan.FromMilliseconds(300);
+
+        var reason = await TlsKit.ClientFailure(options, ((IPEndPoint)listener.LocalEndPoint!).Port);
+
+        Assert.Equal(CloseKind.HandshakeTimeout, reason.Kind);
+        Assert.Equal(TlsHandshakeError.Timeout, reason.TlsError());
+        await serve.WaitAsync(Wait.Long);
+    }
+
+    [Fact]
     public async Task FailedHandshake_EndsTheSessionsStreams_TheHandshakeStreamCompletesEmpty()
     {
         await using var server = new TlsEchoServer(TlsKit.ServerOptions());
