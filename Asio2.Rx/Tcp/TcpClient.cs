@@ -18,6 +18,7 @@ namespace Asio2.Rx;
 public sealed class TcpClient : ReconnectingClient
 {
     private readonly TcpClientOptions _options;
+    private readonly TlsClientSettings? _tls;
     private EndPoint? _target;
 
     /// <summary>Creates a client; nothing happens until <see cref="Connect(string, int)"/>.</summary>
@@ -27,9 +28,10 @@ public sealed class TcpClient : ReconnectingClient
     }
 
     private TcpClient(TcpClientOptions options, int _)
-        : base(options.Resolve("tcp"), options.ConnectTimeout, options.Reconnect)
+        : base(options.Resolve(options.Tls is null ? "tcp" : "tls"), options.ConnectTimeout, options.Reconnect)
     {
         _options = options;
+        _tls = options.Tls?.Resolve();
         Connector = ConnectSocketAsync;
     }
 
@@ -71,7 +73,7 @@ public sealed class TcpClient : ReconnectingClient
         {
             await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
             _options.Apply(socket);
-            return new SocketTransport(socket);
+            return _tls is null ? new SocketTransport(socket) : new TlsTransport(socket, _tls, _tls.TargetHostFor(endPoint));
         }
         catch
         {

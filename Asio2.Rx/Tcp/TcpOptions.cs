@@ -70,6 +70,10 @@ public class TcpServerOptions : TcpSocketOptions
 
     /// <summary>When listening on an IPv6 address, accept IPv4 clients too. Defaults to true.</summary>
     public bool DualMode { get; set; } = true;
+
+    /// <summary>Run every session over TLS with these settings (transport name "tls"); frames start after the handshake.
+    /// Defaults to null (plain TCP).</summary>
+    public TlsServerOptions? Tls { get; set; }
 }
 
 /// <summary>How a client reconnects after its connection ends or an attempt fails: exponential back-off.</summary>
@@ -113,4 +117,8 @@ public class TcpClientOptions : TcpSocketOptions
 
     /// <summary>Reconnection policy. Defaults to enabled, 1 s doubling up to 30 s.</summary>
     public ReconnectOptions Reconnect { get; set; } = new();
+
+    /// <summary>Run every connection over TLS with these settings (transport name "tls"); frames start after the
+    /// handshake. Defaults to null (plain TCP).</summary>
+    public TlsClientOptions? Tls { get; set; }
 }

@@ -29,6 +29,7 @@ public sealed class TcpServer : IDisposable, IAsyncDisposable
 {
     private readonly TcpServerOptions _options;
     private readonly SessionSettings _settings;
+    private readonly TlsServerSettings? _tls;
     private readonly Subject<Session> _sessions = new();
     private readonly object _announceLock = new();
     private readonly ConcurrentDictionary<long, Session> _live = new();
@@ -42,11 +43,12 @@ public sealed class TcpServer : IDisposable, IAsyncDisposable
     public TcpServer(TcpServerOptions? options = null)
     {
         _options = options ?? new TcpServerOptions();
+        _tls = _options.Tls?.Resolve();
         _settings = _options.Resolve(TransportName);
         Sessions = _sessions.AsObservable();
     }
 
-    internal string TransportName => "tcp";
+    internal string TransportName => _tls is null ? "tcp" : "tls";
 
     /// <summary>Accepted sessions, hot. Completes on stop; errors only when the listener fails.</summary>
     public IObservable<Session> Sessions { get; }
@@ -168,7 +170,7 @@ public sealed class TcpServer : IDisposable, IAsyncDisposable
         Announce(session);
     }
 
-    private Transport CreateTransport(Socket socket) => new SocketTransport(socket);
+    private Transport CreateTransport(Socket socket) => _tls is null ? new SocketTransport(socket) : new TlsTransport(socket, _tls);
 
     /// <summary>Delivers the session to subscribers, then lets it read (the no-lost-first-frame guarantee).</summary>
     private void Announce(Session session)

@@ -1,0 +1,150 @@
+using System.Globalization;
+
+namespace Asio2.Rx.Perf.Benchmarks;
+
+/// <summary>
+/// TLS echo under load: a plain <c>SslStream</c> echo that writes back each read (the baseline) and the Asio2.Rx
+/// <see cref="TcpServer"/> with <see cref="TcpServerOptions.Tls"/> and datagram framing (echoing frame by frame), each
+/// run in a child process pinned to one core while a load generator pinned to the other keeps
+/// <c>--clients</c> x <c>--inflight</c> datagram-framed messages outstanding over <c>SslStream</c> clients. Alternates
+/// baseline/asio2 for <c>--pairs</c> pairs and reports the median ratio.
+/// </summary>
+/// <remarks>
+/// Options (defaults): --clients 10, --inflight 100, --size 32, --seconds 10, --warmup 3, --pairs 3,
+/// --scheduler default|immediate (Asio2.Rx session scheduler), --inline-completions (server side), --server-cpu 0,
+/// --load-cpu 1, --no-pin. Both servers present the same ECDSA P-256 certificate and negotiate TLS 1.3
+/// (TLS_AES_256_GCM_SHA384), so the crypto work is identical and the ratio is the cost of everything else.
+/// </remarks>
+internal sealed class TlsEcho : IBenchmark
+{
+    public string Name => "tls-echo";
+
+    public string Description => "TLS echo load: plain SslStream echo vs Asio2.Rx TcpServer+TLS (datagram framing), pinned, alternating";
+
+    public Task<int> RunAsync(PerfArgs args) => args.String("role", "") switch
+    {
+        "server" => TlsEchoServerRole.RunAsync(args),
+        "load" => TlsEchoLoadRole.RunAsync(args),
+        "" => OrchestrateAsync(args),
+        var r => throw new ArgumentException($"unknown --role '{r}'"),
+    };
+
+    private sealed record Config(int Clients, int Inflight, int Size, int Seconds, int Warmup, int Pairs, string Scheduler,
+        bool Inline, int? ServerCpu, int? LoadCpu);
+
+    private sealed record Point(string Impl, double MsgsPerSec, double MibPerSec, double P50Us, double P99Us, double P999Us,
+        double AllocPerMsg, double ServerCpuPercent, double ServerNsPerMsg, double LoadCpuPercent, string Failed);
+
+    private static readonly string[] Impls = ["baseline", "asio2"];
+
+    private static async Task<int> OrchestrateAsync(PerfArgs args)
+    {
+        bool pin = !args.Flag("no-pin") && TlsEchoChild.CanPin;
+        var c = new Config(
+            args.Int("clients", 10), args.Int("inflight", 100), args.Int("size", 32), args.Int("seconds", 10), args.Int("warmup", 3),
+            args.Int("pairs", 3), args.String("scheduler", "default"), args.Flag("inline-completions"),
+            pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null);
+        Console.WriteLine($"tls-echo: {c.Clients} clients x {c.Inflight} in flight x {c.Size} B over TLS, datagram framing, " +
+                          $"{c.Warmup} s warm-up + {c.Seconds} s counted per point, {c.Pairs} pairs of {string.Join(" ", Impls)}");
+        Console.WriteLine($"  server: cpu {c.ServerCpu?.ToString(CultureInfo.InvariantCulture) ?? "unpinned"}, inline completions " +
+                          $"{(c.Inline ? "on" : "off")}, Asio2.Rx scheduler={c.Scheduler}, workstation non-concurrent GC (project setting)");
+        Console.WriteLine($"  load:   cpu {c.LoadCpu?.ToString(CultureInfo.InvariantCulture) ?? "unpinned"}, inline completions on");
+        Console.WriteLine($"  machine: {Environment.ProcessorCount} cpus, .NET {Environment.Version}");
+
+        var points = new List<Point>();
+        for (int pair = 1; pair <= c.Pairs; pair++)
+        {
+            foreach (var impl in Impls)
+            {
+                var p = await RunPointAsync(impl, c).ConfigureAwait(false);
+                points.Add(p);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  pair {pair} {impl,-8} {p.MsgsPerSec,11:N0} msg/s {p.MibPerSec,7:F1} MiB/s  p50 {p.P50Us,7:F0} us  p99 {p.P99Us,7:F0} us  " +
+                    $"p99.9 {p.P999Us,7:F0} us  alloc {p.AllocPerMsg,6:F1} B/msg  server cpu {p.ServerCpuPercent,3:F0}% {p.ServerNsPerMsg,6:F0} ns/msg  load cpu {p.LoadCpuPercent,3:F0}%{(p.Failed == "no" ? "" : "  FAILED " + p.Failed)}"));
+            }
+        }
+
+        Console.WriteLine("medians:");
+        var medians = new Dictionary<string, Point>();
+        foreach (var i in Impls)
+        {
+            var mine = points.Where(p => p.Impl == i).ToList();
+            double M(Func<Point, double> f) => Median(mine.Select(f).ToList());
+            var m = new Point(i, M(p => p.MsgsPerSec), M(p => p.MibPerSec), M(p => p.P50Us), M(p => p.P99Us), M(p => p.P999Us),
+                M(p => p.AllocPerMsg), M(p => p.ServerCpuPercent), M(p => p.ServerNsPerMsg), M(p => p.LoadCpuPercent), "no");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {i,-8} {m.MsgsPerSec,11:N0} msg/s {m.MibPerSec,7:F1} MiB/s  p50 {m.P50Us,7:F0} us  p99 {m.P99Us,7:F0} us  p99.9 {m.P999Us,7:F0} us  " +
+                $"alloc {m.AllocPerMsg,6:F1} B/msg  server cpu {m.ServerCpuPercent,3:F0}% {m.ServerNsPerMsg,6:F0} ns/msg  load cpu {m.LoadCpuPercent,3:F0}%"));
+            medians[i] = m;
+        }
+        var ratios = points.Where(p => p.Impl == "baseline").Zip(points.Where(p => p.Impl == "asio2"), (a, b) => b.MsgsPerSec / a.MsgsPerSec).ToList();
+        double ratio = Median(ratios);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  ratio asio2/baseline by pair: {string.Join(" ", ratios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))}  median {ratio:F3}"));
+        var main = medians["asio2"];
+        var baseline = medians["baseline"];
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"RESULT tls-echo msgs_per_s={main.MsgsPerSec:F0} ratio={ratio:F3} baseline_msgs_per_s={baseline.MsgsPerSec:F0} " +
+            $"mib_per_s={main.MibPerSec:F1} p50_us={main.P50Us:F0} p99_us={main.P99Us:F0} p999_us={main.P999Us:F0} alloc_per_msg={main.AllocPerMsg:F1} " +
+            $"baseline_p50_us={baseline.P50Us:F0} baseline_p99_us={baseline.P99Us:F0} baseline_alloc_per_msg={baseline.AllocPerMsg:F1} " +
+            $"clients={c.Clients} inflight={c.Inflight} size={c.Size} scheduler={c.Scheduler} inline_completions={(c.Inline ? 1 : 0)} " +
+            $"pinned={(c.ServerCpu is null ? 0 : 1)} pairs={c.Pairs} seconds={c.Seconds}"));
+        return points.Any(p => p.Failed != "no") ? 1 : 0;
+    }
+
+    private static async Task<Point> RunPointAsync(string impl, Config c)
+    {
+        static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
+        await using var server = TlsEchoChild.Start($"{impl} server", c.ServerCpu,
+            ["tls-echo", "--role", "server", "--impl", impl, "--scheduler", c.Scheduler],
+            c.Inline ? new Dictionary<string, string?> { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" } : []);
+        string ready = await server.ExpectAsync("PORT ").ConfigureAwait(false);
+        int port = int.Parse(ready.Split(' ')[1], CultureInfo.InvariantCulture);
+        await using var load = TlsEchoChild.Start("load", c.LoadCpu,
+            ["tls-echo", "--role", "load", "--port", I(port), "--clients", I(c.Clients), "--inflight", I(c.Inflight), "--size", I(c.Size)],
+            new Dictionary<string, string?> { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" });
+        await load.ExpectAsync("READY").ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromSeconds(c.Warmup)).ConfigureAwait(false);
+
+        await server.SendAsync("mark").ConfigureAwait(false);
+        var before = KeyValues(await server.ExpectAsync("MARK").ConfigureAwait(false));
+        await load.SendAsync("start").ConfigureAwait(false);
+        await load.ExpectAsync("STARTED").ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromSeconds(c.Seconds)).ConfigureAwait(false);
+        await load.SendAsync("stop").ConfigureAwait(false);
+        var result = KeyValues(await load.ExpectAsync("LOAD ").ConfigureAwait(false));
+        await server.SendAsync("mark").ConfigureAwait(false);
+        var after = KeyValues(await server.ExpectAsync("MARK").ConfigureAwait(false));
+
+        long msgs = long.Parse(result["msgs"], CultureInfo.InvariantCulture);
+        double seconds = long.Parse(result["elapsed_ns"], CultureInfo.InvariantCulture) / 1e9;
+        double Delta(string key) => long.Parse(after[key], CultureInfo.InvariantCulture) - long.Parse(before[key], CultureInfo.InvariantCulture);
+        double serverSeconds = Delta("time_ns") / 1e9;
+        return new Point(
+            impl,
+            msgs / seconds,
+            msgs * (double)c.Size / seconds / (1024 * 1024),
+            long.Parse(result["p50_ns"], CultureInfo.InvariantCulture) / 1e3,
+            long.Parse(result["p99_ns"], CultureInfo.InvariantCulture) / 1e3,
+            long.Parse(result["p999_ns"], CultureInfo.InvariantCulture) / 1e3,
+            msgs > 0 ? Delta("alloc") / msgs : double.NaN,
+            serverSeconds > 0 ? 100 * Delta("cpu_ns") / 1e9 / serverSeconds : double.NaN,
+            msgs > 0 ? Delta("cpu_ns") / msgs * (seconds / serverSeconds) : double.NaN,
+            100 * long.Parse(result["cpu_ns"], CultureInfo.InvariantCulture) / 1e9 / seconds,
+            result["failed"]);
+    }
+
+    /// <summary>"WORD k=v k=v ..." to a dictionary.</summary>
+    private static Dictionary<string, string> KeyValues(string line) =>
+        line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(kv => kv.Split('=', 2))
+            .ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : "");
+
+    private static double Median(List<double> values)
+    {
+        if (values.Count == 0) return double.NaN;
+        values.Sort();
+        int mid = values.Count / 2;
+        return values.Count % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+    }
+}
