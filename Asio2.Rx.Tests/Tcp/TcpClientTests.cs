@@ -72,6 +72,47 @@ public class TcpClientTests
         Assert.Equal(expected.Select(s => attempts[0] + TimeSpan.FromSeconds(s).Ticks), attempts);
     }
 
+    /// <summary>A transport whose handshake always fails, like a server with an untrusted certificate.</summary>
+    private sealed class FailingHandshake : Transport
+    {
+        public override string Name => "tls";
+        public override ValueTask StartAsync(Session session, CancellationToken cancellationToken) =>
+            ValueTask.FromException(new System.Security.Authentication.AuthenticationException("untrusted certificate"));
+        public override ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) => new(0);
+        public override ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => default;
+        public override void Shutdown() { }
+        public override void Abort() { }
+        public override void Dispose() { }
+    }
+
+    [Fact]
+    public void Reconnect_AfterHandshakeFailures_BacksOffLikeFailedConnects()
+    {
+        var scheduler = new TestScheduler();
+        var attempts = new List<long>();
+        using var client = new TcpClient(new TcpClientOptions
+        {
+            Schedulers = new SchedulerPool(scheduler),
+            Reconnect = { InitialDelay = TimeSpan.FromSeconds(1), Multiplier = 2, MaxDelay = TimeSpan.FromSeconds(8) },
+        });
+        client.Connector = (_, _) =>
+        {
+            attempts.Add(scheduler.Clock);
+            return new ValueTask<Transport>(new FailingHandshake());
+        };
+        var reasons = new List<CloseKind>();
+        client.Disconnects.Subscribe(r => reasons.Add(r.Kind));
+        client.Connect(Nowhere).Subscribe(_ => { }, _ => { });
+
+        scheduler.AdvanceTo(TimeSpan.FromSeconds(40).Ticks);
+
+        // Each attempt connects, starts its session and fails the handshake two scheduler hops later; then the
+        // back-off grows as for failed connects: 1, 2, 4, 8, 8 s.
+        var gaps = attempts.Zip(attempts.Skip(1), (a, b) => b - a - 2).Take(5);
+        Assert.Equal(new[] { 1, 2, 4, 8, 8 }.Select(s => TimeSpan.FromSeconds(s).Ticks), gaps);
+        Assert.All(reasons, k => Assert.Equal(CloseKind.HandshakeFailed, k));
+    }
+
     [Fact]
     public void Reconnect_MaxAttempts_GivesUpWithConnectException()
     {

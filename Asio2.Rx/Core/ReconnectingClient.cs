@@ -132,7 +132,6 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
             session.Discard();
             return;
         }
-        _failuresInARow = 0;
         session.Frames.Subscribe(_frames.OnNext);
         session.Finished = OnSessionFinished;
         Volatile.Write(ref _current, session);
@@ -184,7 +183,18 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
             return;
         }
         // A close asked for by this side is not a reason to reconnect.
-        if (_reconnect.Enabled && !reason.IsLocal) ScheduleRetry(_reconnect.DelayBefore(1));
+        if (!_reconnect.Enabled || reason.IsLocal) return;
+        // A connection whose handshake failed never worked: it counts as a failed attempt, so the back-off grows
+        // (an untrusted certificate is not retried every second forever). Any other end resets the back-off.
+        if (reason.Kind is CloseKind.HandshakeFailed or CloseKind.HandshakeTimeout)
+        {
+            _failuresInARow++;
+            if (_reconnect.MaxAttempts is { } max && _failuresInARow >= max) return;
+            ScheduleRetry(_reconnect.DelayBefore(_failuresInARow));
+            return;
+        }
+        _failuresInARow = 0;
+        ScheduleRetry(_reconnect.DelayBefore(1));
     }
 
     private void ScheduleRetry(TimeSpan delay) =>
