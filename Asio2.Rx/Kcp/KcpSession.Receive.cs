@@ -18,6 +18,13 @@ internal sealed partial class KcpSession
     /// </summary>
     private void ReceiveMessages()
     {
+        if (ReadLimit is { Available: < 0 })
+        {
+            // Over the read budget: leave messages inside KCP. Its receive window fills and closes, so the peer
+            // stops sending (KCP's flow control does what TCP's does for stream sessions); resume when repaid.
+            WaitForReadBudget();
+            return;
+        }
         if (_streamDecoder is not null)
         {
             ReceiveStream();
@@ -117,6 +124,19 @@ internal sealed partial class KcpSession
             var data = _carry.AsSpan(0, length).ToArray();
             DeliverOnScheduler(new FrameBatch(this, data, bounds, count));
         }
+    }
+
+    private int _waitingForReadBudget;
+
+    private void WaitForReadBudget()
+    {
+        if (Interlocked.Exchange(ref _waitingForReadBudget, 1) != 0) return;
+        RepayReadDebtAsync().AsTask().ContinueWith(static (_, state) =>
+        {
+            var s = (KcpSession)state!;
+            Volatile.Write(ref s._waitingForReadBudget, 0);
+            s.ScheduleDrain(force: true);
+        }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private void EnsureCarry(int size)
