@@ -337,6 +337,9 @@ internal sealed class GrowableBuffer
 
     public ReadOnlyMemory<byte> WrittenMemory => new(_buffer, 0, _length);
 
+    /// <summary>The array behind <see cref="WrittenMemory"/> (valid up to <see cref="Length"/> until the next write).</summary>
+    public byte[] WrittenArray => _buffer;
+
     public Span<byte> GetSpan(int size)
     {
         if (_buffer.Length - _length < size)

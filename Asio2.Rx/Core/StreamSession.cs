@@ -90,10 +90,9 @@ internal sealed class StreamSession : Session
                 {
                     if (end > start && _decoder.TryDecodeFinal(buffer.AsMemory(start, end - start), out var last))
                     {
-                        var bounds = ArrayPool<int>.Shared.Rent(2);
-                        bounds[0] = last.PayloadOffset;
-                        bounds[1] = last.PayloadLength;
-                        await DeliverAsync(CopyBatch(buffer, start, bounds, 1, last.Consumed)).ConfigureAwait(false);
+                        var bounds = new FrameBoundsList();
+                        bounds.Add(last.PayloadOffset, last.PayloadLength);
+                        await DeliverAsync(bounds.ToBatch(this, buffer, start, last.Consumed)).ConfigureAwait(false);
                     }
                     string? note = end > start ? $"the peer closed with {end - start} bytes of an incomplete frame" : null;
                     ShutdownAfterPendingFrames(new CloseReason(CloseKind.RemoteClose, null, note), graceful: true);
@@ -108,10 +107,10 @@ internal sealed class StreamSession : Session
         }
         catch (FrameException fe)
         {
-            var kind = fe.Error == FrameError.TooLarge ? CloseKind.FrameTooLarge : CloseKind.ProtocolError;
-            Asio2Metrics.Drop(Transport, kind == CloseKind.FrameTooLarge ? "frame_too_large" : "illegal_frame");
+            var (reason, drop) = FrameCutter.Classify(fe);
+            Asio2Metrics.Drop(Transport, drop);
             // Frames before the bad bytes were delivered; replies to them still go out before the close (asio2 does the same).
-            ShutdownAfterPendingFrames(new CloseReason(kind, fe, fe.Message), graceful: true);
+            ShutdownAfterPendingFrames(reason, graceful: true);
         }
         catch (Exception ex)
         {
@@ -123,54 +122,21 @@ internal sealed class StreamSession : Session
         }
     }
 
-    /// <summary>Decodes every complete frame in buffer[start..end), delivers them as one batch, returns the new start.</summary>
+    /// <summary>Decodes every complete frame in buffer[start..end), delivers them as one batch, returns the new start.
+    /// Throws the framing error after delivering the frames that came before it.</summary>
     private ValueTask<int> DecodeAndDeliverAsync(byte[] buffer, int start, int end)
     {
-        int[]? bounds = null;
-        int count = 0;
-        int first = start;
-        try
-        {
-            while (start < end && _decoder.TryDecode(buffer.AsMemory(start, end - start), out var f))
-            {
-                bounds ??= ArrayPool<int>.Shared.Rent(16);
-                if (2 * count + 2 > bounds.Length)
-                {
-                    var grown = ArrayPool<int>.Shared.Rent(bounds.Length * 2);
-                    bounds.AsSpan(0, 2 * count).CopyTo(grown);
-                    ArrayPool<int>.Shared.Return(bounds);
-                    bounds = grown;
-                }
-                bounds[2 * count] = start - first + f.PayloadOffset;
-                bounds[2 * count + 1] = f.PayloadLength;
-                count++;
-                start += f.Consumed;
-                if (f.Consumed == 0) break; // a decoder that consumes nothing would spin
-            }
-        }
-        catch (FrameException) when (count > 0)
-        {
-            // Deliver what was complete before the bad bytes, then report the error. Back-pressure does not
-            // matter here: the session closes next.
-            _ = DeliverAsync(CopyBatch(buffer, first, bounds!, count, start - first));
-            throw;
-        }
-        if (count == 0) return new ValueTask<int>(start);
-        var wait = DeliverAsync(CopyBatch(buffer, first, bounds!, count, start - first));
-        return wait.IsCompletedSuccessfully ? new ValueTask<int>(start) : AwaitThen(wait, start);
+        var bounds = new FrameBoundsList();
+        int consumed = FrameCutter.Cut(_decoder, buffer, start, end, ref bounds, out var error);
+        var wait = bounds.Count > 0 ? DeliverAsync(bounds.ToBatch(this, buffer, start, consumed)) : default;
+        // After an error back-pressure does not matter: the session closes next.
+        if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        return wait.IsCompletedSuccessfully ? new ValueTask<int>(start + consumed) : AwaitThen(wait, start + consumed);
 
-        static async ValueTask<int> AwaitThen(ValueTask wait, int start)
+        static async ValueTask<int> AwaitThen(ValueTask wait, int next)
         {
             await wait.ConfigureAwait(false);
-            return start;
+            return next;
         }
-    }
-
-    /// <summary>Copies the bytes of a run of complete frames into one new array: the frames' immutable home.</summary>
-    private FrameBatch CopyBatch(byte[] buffer, int first, int[] bounds, int count, int length)
-    {
-        var data = GC.AllocateUninitializedArray<byte>(length);
-        Buffer.BlockCopy(buffer, first, data, 0, length);
-        return new FrameBatch(this, data, bounds, count);
     }
 }

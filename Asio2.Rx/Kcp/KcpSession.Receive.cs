@@ -30,8 +30,7 @@ internal sealed partial class KcpSession
             ReceiveStream();
             return;
         }
-        int count = 0;
-        int[]? bounds = null;
+        var bounds = new FrameBoundsList();
         int size;
         while ((size = _kcp.PeekSize()) >= 0)
         {
@@ -39,27 +38,12 @@ internal sealed partial class KcpSession
             int n = _kcp.Receive(_received.GetSpan(size));
             if (n < 0) break;
             _received.Advance(n);
-            bounds ??= ArrayPool<int>.Shared.Rent(16);
-            if (2 * count + 2 > bounds.Length)
-            {
-                var grown = ArrayPool<int>.Shared.Rent(bounds.Length * 2);
-                bounds.AsSpan(0, 2 * count).CopyTo(grown);
-                ArrayPool<int>.Shared.Return(bounds);
-                bounds = grown;
-            }
-            bounds[2 * count] = offset;
-            bounds[2 * count + 1] = n;
-            count++;
+            bounds.Add(offset, n);
         }
-        if (count == 0) return;
-        var data = _received.WrittenMemory.ToArray();
+        if (bounds.Count == 0) return;
+        var batch = bounds.ToBatch(this, _received.WrittenArray, 0, _received.Length);
         _received.Clear();
-        if (count == 1)
-        {
-            ArrayPool<int>.Shared.Return(bounds!);
-            bounds = null;
-        }
-        DeliverOnScheduler(new FrameBatch(this, data, bounds, count));
+        DeliverOnScheduler(batch);
     }
 
     /// <summary>Stream mode: appends what KCP received to the carry-over and cuts frames with the framing.</summary>
@@ -77,53 +61,22 @@ internal sealed partial class KcpSession
         }
         if (!any || _carryLength == 0) return;
 
-        int start = 0, count = 0;
-        int[]? bounds = null;
-        try
+        var bounds = new FrameBoundsList();
+        int start = FrameCutter.Cut(_streamDecoder!, _carry, 0, _carryLength, ref bounds, out var error);
+        if (error is null && _carryLength - start > Settings.Framing.MaxEncodedFrameSize)
+            error = new FrameException(FrameError.TooLarge, $"no frame fits in {Settings.Framing.MaxEncodedFrameSize} bytes");
+        if (bounds.Count > 0) DeliverOnScheduler(bounds.ToBatch(this, _carry, 0, start));
+        if (error is not null)
         {
-            while (start < _carryLength && _streamDecoder!.TryDecode(_carry.AsMemory(start, _carryLength - start), out var frame))
-            {
-                bounds ??= ArrayPool<int>.Shared.Rent(16);
-                if (2 * count + 2 > bounds.Length)
-                {
-                    var grown = ArrayPool<int>.Shared.Rent(bounds.Length * 2);
-                    bounds.AsSpan(0, 2 * count).CopyTo(grown);
-                    ArrayPool<int>.Shared.Return(bounds);
-                    bounds = grown;
-                }
-                bounds[2 * count] = start + frame.PayloadOffset;
-                bounds[2 * count + 1] = frame.PayloadLength;
-                count++;
-                start += frame.Consumed;
-                if (frame.Consumed == 0) break;
-            }
-            if (_carryLength - start > Settings.Framing.MaxEncodedFrameSize)
-                throw new FrameException(FrameError.TooLarge, $"no frame fits in {Settings.Framing.MaxEncodedFrameSize} bytes");
-        }
-        catch (FrameException fe)
-        {
-            Deliver(start, bounds, count);
-            var kind = fe.Error == FrameError.TooLarge ? CloseKind.FrameTooLarge : CloseKind.ProtocolError;
-            _drops.Drop(kind == CloseKind.FrameTooLarge ? "frame_too_large" : "illegal_frame");
+            var (reason, drop) = FrameCutter.Classify(error);
+            _drops.Drop(drop);
             _carryLength = 0;
-            Shutdown(new CloseReason(kind, fe, fe.Message), graceful: true);
+            Shutdown(reason, graceful: true);
             return;
         }
-        Deliver(start, bounds, count);
         // Keep the incomplete tail at the front.
         _carry.AsSpan(start, _carryLength - start).CopyTo(_carry);
         _carryLength -= start;
-
-        void Deliver(int length, int[]? bounds, int count)
-        {
-            if (count == 0)
-            {
-                if (bounds is not null) ArrayPool<int>.Shared.Return(bounds);
-                return;
-            }
-            var data = _carry.AsSpan(0, length).ToArray();
-            DeliverOnScheduler(new FrameBatch(this, data, bounds, count));
-        }
     }
 
     private int _waitingForReadBudget;
