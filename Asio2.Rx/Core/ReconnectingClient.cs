@@ -139,11 +139,6 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
         try
         {
             _connections.OnNext(session);
-            if (_firstConnection is { IsCompleted: false } first)
-            {
-                first.OnNext(session);
-                first.OnCompleted();
-            }
         }
         catch (Exception ex)
         {
@@ -152,6 +147,13 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
             session.Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
         }
         session.Start();
+        // Only now does Connect() complete: whoever awaited it may send at once, and the reply must find the
+        // session reading (a UDP reply racing Start was dropped before this order).
+        if (_firstConnection is { IsCompleted: false } first)
+        {
+            first.OnNext(session);
+            first.OnCompleted();
+        }
     }
 
     private void AttemptFailed(Attempt attempt, CloseReason reason)

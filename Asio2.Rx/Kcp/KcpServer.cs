@@ -25,77 +25,52 @@ namespace Asio2.Rx;
 /// an illegal length is dropped and the session goes on. Every drop is counted in <see cref="DroppedDatagrams"/> and on
 /// the <c>asio2rx.drops</c> meter with its reason. Datagrams are matched to sessions by source endpoint, so a FIN from
 /// another endpoint cannot close a session.</para>
-/// <para><b>Streams.</b> <see cref="Sessions"/> is hot and serialized; it completes on stop and errors only if the socket
+/// <para><b>Streams.</b> <see cref="SessionServer.Sessions"/> is hot and serialized; it completes on stop and errors only if the socket
 /// fails. Sessions close with <see cref="CloseKind.DeadLink"/> when the peer stops acknowledging, and with
 /// <see cref="CloseKind.SilenceTimeout"/> after <see cref="SessionOptions.SilenceTimeout"/> (60 s by default) without a
 /// datagram.</para>
 /// </remarks>
-public sealed class KcpServer : IDisposable, IAsyncDisposable
+public sealed class KcpServer : SessionServer
 {
     private readonly KcpServerOptions _options;
     private readonly Core _core;
 
     /// <summary>Creates a server; nothing is bound until <see cref="Start(IPEndPoint)"/>.</summary>
     public KcpServer(KcpServerOptions? options = null)
+        : this(options ?? new KcpServerOptions(), 0)
     {
-        _options = options ?? new KcpServerOptions();
-        _core = new Core(_options.Resolve("kcp"), _options.MaxSessions, _options.ResolveKcp());
     }
 
-    /// <summary>Sessions, one per handshake, hot. Completes on stop; errors only when the socket fails.</summary>
-    public IObservable<Session> Sessions => _core.Sessions;
+    private KcpServer(KcpServerOptions options, int _)
+        : base(options.Resolve("kcp"))
+    {
+        _options = options;
+        _core = new Core(Registry, Settings, options.MaxSessions, options.ResolveKcp());
+    }
 
-    /// <summary>The bound address, once started.</summary>
-    public IPEndPoint? LocalEndPoint => _core.LocalEndPoint;
-
-    /// <summary>Sessions open now.</summary>
-    public int SessionCount => _core.SessionCount;
+    /// <inheritdoc/>
+    public override IPEndPoint? LocalEndPoint => _core.LocalEndPoint;
 
     /// <summary>Datagrams dropped so far (garbage, handshakes past <see cref="KcpServerOptions.MaxSessions"/>, datagrams
     /// arriving while a session's inbox is full).</summary>
     public long DroppedDatagrams => _core.Drops.Count;
 
-    /// <summary>A snapshot of the open sessions.</summary>
-    public IReadOnlyList<Session> GetSessions() => _core.GetSessions();
-
-    /// <summary>The open session with this id, or null.</summary>
-    public Session? FindSession(long id) => _core.FindSession(id);
-
     /// <summary>The open session of this remote endpoint, or null.</summary>
     public Session? FindSession(IPEndPoint remote) => _core.FindSession(remote);
 
-    /// <summary>Sends the bytes as one message to every open session; returns how many accepted it.</summary>
-    public int Broadcast(ReadOnlySpan<byte> data) => _core.Broadcast(data);
-
-    /// <summary>Sends the UTF-8 text as one message to every open session; returns how many accepted it.</summary>
-    public int Broadcast(string text) => _core.Broadcast(text);
-
-    /// <summary>Binds <paramref name="host"/> (an address or a name; "" or "*" for every interface) and
-    /// <paramref name="port"/> (0 picks a free port). Returns the bound endpoint.</summary>
-    public IPEndPoint Start(string host, int port) => Start(new IPEndPoint(DatagramServerCore.ResolveListenAddress(host), port));
-
-    /// <summary>Binds every interface (IPv6 and IPv4) on <paramref name="port"/>.</summary>
-    public IPEndPoint Start(int port) => Start(new IPEndPoint(IPAddress.IPv6Any, port));
-
     /// <summary>Binds <paramref name="endPoint"/> and starts serving. Returns the bound endpoint.</summary>
-    public IPEndPoint Start(IPEndPoint endPoint) => _core.Start(endPoint, _options.ResolveSocket(_options.DualMode));
+    public override IPEndPoint Start(IPEndPoint endPoint) => _core.Start(endPoint, _options.ResolveSocket(_options.DualMode));
 
     /// <summary>Serves on an in-process channel (tests and benchmarks in virtual time).</summary>
     internal IPEndPoint Start(DatagramChannel channel) => _core.Start(channel);
 
     /// <summary>
     /// Stops: every session hands its queued sends to KCP, lingers until they are acknowledged (within the drain
-    /// timeout) and sends a FIN; then the socket closes and <see cref="Sessions"/> completes. Safe to call more than once.
+    /// timeout) and sends a FIN; then the socket closes and <see cref="SessionServer.Sessions"/> completes. Safe to call more than once.
     /// </summary>
-    public Task StopAsync() => _core.StopAsync();
+    public override Task StopAsync() => _core.StopAsync();
 
-    /// <summary>Same as <see cref="StopAsync"/>, blocking until it finishes.</summary>
-    public void Dispose() => StopAsync().GetAwaiter().GetResult();
-
-    /// <summary>Same as <see cref="StopAsync"/>.</summary>
-    public ValueTask DisposeAsync() => new(StopAsync());
-
-    private sealed class Core(SessionSettings settings, int maxSessions, KcpSettings kcp) : DatagramServerCore(settings, maxSessions)
+    private sealed class Core(SessionRegistry registry, SessionSettings settings, int maxSessions, KcpSettings kcp) : DatagramServerCore(registry, settings, maxSessions)
     {
         private int _lastConv;
 

@@ -74,7 +74,7 @@ public sealed class UdpEndpoint : IDisposable
 
     /// <summary>Binds <paramref name="host"/> (an address or a name; "" or "*" for every interface) and
     /// <paramref name="port"/> (0 picks a free port), and starts receiving. Returns the bound endpoint.</summary>
-    public IPEndPoint Bind(string host, int port) => Bind(new IPEndPoint(DatagramServerCore.ResolveListenAddress(host), port));
+    public IPEndPoint Bind(string host, int port) => Bind(new IPEndPoint(SessionServer.ResolveListenAddress(host), port));
 
     /// <summary>Binds every interface (IPv6 and IPv4) on <paramref name="port"/>.</summary>
     public IPEndPoint Bind(int port) => Bind(new IPEndPoint(IPAddress.IPv6Any, port));
