@@ -14,7 +14,8 @@ namespace Asio2.Rx.Perf.Benchmarks;
 /// --framing datagram|raw, --scheduler default|immediate|loops:N, --subscribe selectmany|per-session,
 /// --inline-completions (server side; the generator always uses them unless --load-inline false), --buffer 16384
 /// (receive buffer of both servers), --server-cpu 0, --load-cpu 1, --no-pin, --impls baseline,asio2,
-/// --server-env K=V[,K=V] (extra environment of the server child, e.g. DOTNET_TieredPGO=0).
+/// --server-env K=V[,K=V] (extra environment of the server child, e.g. DOTNET_TieredPGO=0), --perf-stat (count the server's
+/// syscalls and context switches in the window with Linux perf: messages per read, per write, per futex).
 /// </remarks>
 internal sealed class TcpEcho : IBenchmark
 {
@@ -33,11 +34,11 @@ internal sealed class TcpEcho : IBenchmark
     private sealed record Config(
         int Clients, int Inflight, int Size, int Seconds, int Warmup, int Pairs, string Framing, string Scheduler,
         string Subscribe, bool Inline, bool LoadInline, int Buffer, int? ServerCpu, int? LoadCpu, string[] Impls,
-        Dictionary<string, string?> ServerEnv);
+        Dictionary<string, string?> ServerEnv, bool PerfStat);
 
     private sealed record Point(
         string Impl, double MsgsPerSec, double MibPerSec, double P50Us, double P99Us, double P999Us, double AllocPerMsg,
-        double ServerCpuPercent, double ServerNsPerMsg, double LoadCpuPercent, int Gen0, int Gen1, int Gen2, string Failed);
+        double ServerCpuPercent, double ServerNsPerMsg, double LoadCpuPercent, int Gen0, int Gen1, int Gen2, long JitMethods, string Failed, string Syscalls = "");
 
     private static async Task<int> OrchestrateAsync(PerfArgs args)
     {
@@ -57,7 +58,7 @@ internal sealed class TcpEcho : IBenchmark
             args.Int("warmup", 3), args.Int("pairs", 3), args.String("framing", "datagram"), args.String("scheduler", "default"),
             args.String("subscribe", "selectmany"), args.Flag("inline-completions"), args.String("load-inline", "true") != "false",
             args.Int("buffer", 16 * 1024), pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null,
-            args.String("impls", "baseline,asio2").Split(',', StringSplitOptions.RemoveEmptyEntries), serverEnv);
+            args.String("impls", "baseline,asio2").Split(',', StringSplitOptions.RemoveEmptyEntries), serverEnv, args.Flag("perf-stat"));
 
         Console.WriteLine($"tcp-echo: {c.Clients} clients x {c.Inflight} in flight x {c.Size} B, framing={c.Framing}, " +
                           $"{c.Warmup} s warm-up + {c.Seconds} s counted per point, {c.Pairs} pairs of {string.Join(" ", c.Impls)}");
@@ -77,7 +78,8 @@ internal sealed class TcpEcho : IBenchmark
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, 
                     $"  pair {pair} {impl,-8} {p.MsgsPerSec,12:N0} msg/s {p.MibPerSec,8:F1} MiB/s  p50 {p.P50Us,8:F0} us  p99 {p.P99Us,8:F0} us  " +
                     $"p99.9 {p.P999Us,8:F0} us  alloc {p.AllocPerMsg,7:F1} B/msg  server cpu {p.ServerCpuPercent,3:F0}% {p.ServerNsPerMsg,6:F0} ns/msg  " +
-                    $"load cpu {p.LoadCpuPercent,3:F0}%  gc {p.Gen0}/{p.Gen1}/{p.Gen2}{(p.Failed == "no" ? "" : "  FAILED " + p.Failed)}"));
+                    $"load cpu {p.LoadCpuPercent,3:F0}%  gc {p.Gen0}/{p.Gen1}/{p.Gen2}  jit {p.JitMethods}{(p.Failed == "no" ? "" : "  FAILED " + p.Failed)}"));
+                if (p.Syscalls.Length > 0) Console.WriteLine($"         {p.Syscalls}");
             }
         }
         return Summarize(c, points);
@@ -92,7 +94,7 @@ internal sealed class TcpEcho : IBenchmark
             var mine = points.Where(p => p.Impl == impl).ToList();
             var m = new Point(impl, Median(mine, p => p.MsgsPerSec), Median(mine, p => p.MibPerSec), Median(mine, p => p.P50Us),
                 Median(mine, p => p.P99Us), Median(mine, p => p.P999Us), Median(mine, p => p.AllocPerMsg), Median(mine, p => p.ServerCpuPercent),
-                Median(mine, p => p.ServerNsPerMsg), Median(mine, p => p.LoadCpuPercent), 0, 0, 0, "no");
+                Median(mine, p => p.ServerNsPerMsg), Median(mine, p => p.LoadCpuPercent), 0, 0, 0, 0, "no");
             medians[impl] = m;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, 
                 $"  {impl,-8} {m.MsgsPerSec,12:N0} msg/s {m.MibPerSec,8:F1} MiB/s  p50 {m.P50Us,8:F0} us  p99 {m.P99Us,8:F0} us  p99.9 {m.P999Us,8:F0} us  " +
@@ -136,6 +138,7 @@ internal sealed class TcpEcho : IBenchmark
 
         await server.SendAsync("mark").ConfigureAwait(false);
         await load.SendAsync("start").ConfigureAwait(false);
+        var perfStat = c.PerfStat ? PerfStat.Start(server.Id, c.Seconds) : null;
         var before = ProcessMark.Parse(await server.ExpectAsync("MARK").ConfigureAwait(false));
         await load.ExpectAsync("STARTED").ConfigureAwait(false);
         await Task.Delay(TimeSpan.FromSeconds(c.Seconds)).ConfigureAwait(false);
@@ -145,6 +148,14 @@ internal sealed class TcpEcho : IBenchmark
         var result = KeyValues.Parse(await load.ExpectAsync("LOAD ").ConfigureAwait(false));
 
         long msgs = result.Long("msgs");
+        string syscalls = "";
+        if (perfStat is not null)
+        {
+            var k = await perfStat.ResultAsync().ConfigureAwait(false);
+            double per(string e) => k.TryGetValue(e, out var v) && v > 0 ? msgs * (c.Seconds * 1e9 / result.Long("elapsed_ns")) / v : double.NaN;
+            syscalls = string.Create(CultureInfo.InvariantCulture,
+                $"msgs per read {per("recvfrom"):F1}  per write {per("sendto"):F1}  per futex {per("futex"):F1}  per epoll_wait {per("epoll_wait"):F1}  per context switch {per("context-switches"):F1}");
+        }
         double seconds = result.Long("elapsed_ns") / 1e9;
         double perMsg(long v) => msgs > 0 ? (double)v / msgs : double.NaN;
         return new Point(
@@ -158,8 +169,9 @@ internal sealed class TcpEcho : IBenchmark
             cost.CpuPercent,
             perMsg(cost.CpuNs),
             100.0 * result.Long("cpu_ns") / result.Long("elapsed_ns"),
-            cost.Gen0, cost.Gen1, cost.Gen2,
-            result.String("failed"));
+            cost.Gen0, cost.Gen1, cost.Gen2, cost.JitMethods,
+            result.String("failed"),
+            syscalls);
     }
 
     private static double Median(List<Point> points, Func<Point, double> value) => MedianOf(points.Select(value).ToList());

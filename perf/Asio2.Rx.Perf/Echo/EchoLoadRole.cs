@@ -40,7 +40,7 @@ internal static class EchoLoadRole
 
         ProcessMark begin = default;
         long[] startCounts = new long[clients];
-        while (await Console.In.ReadLineAsync().ConfigureAwait(false) is { } line)
+        while (await ParentCommands.ReadAsync().ConfigureAwait(false) is { } line)
         {
             if (line == "start")
             {

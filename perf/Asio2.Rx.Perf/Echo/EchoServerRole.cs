@@ -37,7 +37,7 @@ internal static class EchoServerRole
             $"PORT {port} impl={impl} cpus={Environment.ProcessorCount} gc={(GCSettings.IsServerGC ? "server" : "workstation")} " +
             $"gc_latency={GCSettings.LatencyMode} inline_completions={Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") ?? "0"} " +
             $"{(server is Asio2EchoServer x ? x.Describe() : "")}"));
-        while (await Console.In.ReadLineAsync().ConfigureAwait(false) is { } line)
+        while (await ParentCommands.ReadAsync().ConfigureAwait(false) is { } line)
         {
             if (line == "mark") Console.WriteLine(ProcessMark.Take().ToLine());
             else if (line == "exit") break;

@@ -138,3 +138,15 @@ internal sealed class RoleProcess : IAsyncDisposable
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Any(dir => dir.Length > 0 && File.Exists(Path.Combine(dir, program)));
 }
+
+/// <summary>Commands from the parent, one per line on stdin.</summary>
+internal static class ParentCommands
+{
+    /// <summary>
+    /// The next line, or null when the parent closed stdin. Read on a thread of its own: <c>Console.In.ReadLineAsync</c>
+    /// blocks the calling thread, and with inline socket completions that thread can be the one socket event loop, which
+    /// would stall every connection of the process.
+    /// </summary>
+    public static Task<string?> ReadAsync() =>
+        Task.Factory.StartNew(static () => Console.In.ReadLine(), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+}
