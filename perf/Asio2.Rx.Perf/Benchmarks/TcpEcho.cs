@@ -10,7 +10,7 @@ namespace Asio2.Rx.Perf.Benchmarks;
 /// <c>--clients</c> x <c>--inflight</c> datagram-framed messages outstanding, alternating A B A B for <c>--pairs</c> pairs.
 /// </summary>
 /// <remarks>
-/// Options (defaults): --clients 100, --inflight 1000, --size 32, --seconds 10, --warmup 3, --pairs 3,
+/// Options (defaults): --clients 100, --inflight 1000, --size 32, --seconds 10, --warmup 8 (a pinned, saturated server needs that long to finish tiering up), --pairs 3,
 /// --framing datagram|raw, --scheduler default|immediate|loops:N, --subscribe selectmany|per-session,
 /// --inline-completions (server side; the generator always uses them unless --load-inline false), --buffer 16384
 /// (receive buffer of both servers), --server-cpu 0, --load-cpu 1, --no-pin, --impls baseline,asio2,
@@ -55,7 +55,7 @@ internal sealed class TcpEcho : IBenchmark
         }
         var c = new Config(
             args.Int("clients", 100), args.Int("inflight", 1000), args.Int("size", 32), args.Int("seconds", 10),
-            args.Int("warmup", 3), args.Int("pairs", 3), args.String("framing", "datagram"), args.String("scheduler", "default"),
+            args.Int("warmup", 8), args.Int("pairs", 3), args.String("framing", "datagram"), args.String("scheduler", "default"),
             args.String("subscribe", "selectmany"), args.Flag("inline-completions"), args.String("load-inline", "true") != "false",
             args.Int("buffer", 16 * 1024), pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null,
             args.String("impls", "baseline,asio2").Split(',', StringSplitOptions.RemoveEmptyEntries), serverEnv, args.Flag("perf-stat"));
