@@ -15,7 +15,8 @@ namespace Asio2.Rx.Perf.Benchmarks;
 /// --inline-completions (server side; the generator always uses them unless --load-inline false), --buffer 16384
 /// (receive buffer of both servers), --server-cpu 0, --load-cpu 1, --no-pin, --impls baseline,asio2,
 /// --server-env K=V[,K=V] (extra environment of the server child, e.g. DOTNET_TieredPGO=0), --perf-stat (count the server's
-/// syscalls and context switches in the window with Linux perf: messages per read, per write, per futex).
+/// syscalls and context switches in the window with Linux perf: messages per read, per write, per futex), --alloc-types
+/// (sample what the server allocates, by type, from the runtime's AllocationTick events).
 /// </remarks>
 internal sealed class TcpEcho : IBenchmark
 {
@@ -34,7 +35,7 @@ internal sealed class TcpEcho : IBenchmark
     private sealed record Config(
         int Clients, int Inflight, int Size, int Seconds, int Warmup, int Pairs, string Framing, string Scheduler,
         string Subscribe, bool Inline, bool LoadInline, int Buffer, int? ServerCpu, int? LoadCpu, string[] Impls,
-        Dictionary<string, string?> ServerEnv, bool PerfStat);
+        Dictionary<string, string?> ServerEnv, bool PerfStat, bool AllocTypes);
 
     private sealed record Point(
         string Impl, double MsgsPerSec, double MibPerSec, double P50Us, double P99Us, double P999Us, double AllocPerMsg,
@@ -58,7 +59,7 @@ internal sealed class TcpEcho : IBenchmark
             args.Int("warmup", 8), args.Int("pairs", 3), args.String("framing", "datagram"), args.String("scheduler", "default"),
             args.String("subscribe", "selectmany"), args.Flag("inline-completions"), args.String("load-inline", "true") != "false",
             args.Int("buffer", 16 * 1024), pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null,
-            args.String("impls", "baseline,asio2").Split(',', StringSplitOptions.RemoveEmptyEntries), serverEnv, args.Flag("perf-stat"));
+            args.String("impls", "baseline,asio2").Split(',', StringSplitOptions.RemoveEmptyEntries), serverEnv, args.Flag("perf-stat"), args.Flag("alloc-types"));
 
         Console.WriteLine($"tcp-echo: {c.Clients} clients x {c.Inflight} in flight x {c.Size} B, framing={c.Framing}, " +
                           $"{c.Warmup} s warm-up + {c.Seconds} s counted per point, {c.Pairs} pairs of {string.Join(" ", c.Impls)}");
@@ -100,7 +101,7 @@ internal sealed class TcpEcho : IBenchmark
                 $"  {impl,-8} {m.MsgsPerSec,12:N0} msg/s {m.MibPerSec,8:F1} MiB/s  p50 {m.P50Us,8:F0} us  p99 {m.P99Us,8:F0} us  p99.9 {m.P999Us,8:F0} us  " +
                 $"alloc {m.AllocPerMsg,7:F1} B/msg  server cpu {m.ServerCpuPercent,3:F0}% {m.ServerNsPerMsg,6:F0} ns/msg  load cpu {m.LoadCpuPercent,3:F0}%"));
         }
-        double ratio = double.NaN;
+        double ratio = double.NaN, cpuRatio = double.NaN;
         if (medians.ContainsKey("baseline") && medians.ContainsKey("asio2"))
         {
             var a = points.Where(p => p.Impl == "baseline").ToList();
@@ -108,12 +109,17 @@ internal sealed class TcpEcho : IBenchmark
             var ratios = a.Zip(b, (x, y) => y.MsgsPerSec / x.MsgsPerSec).ToList();
             ratio = MedianOf(ratios);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ratio asio2/baseline by pair: {string.Join(" ", ratios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))}  median {ratio:F3}"));
+            // Throughput per unit of server CPU: what the ratio would be if both servers had their core to themselves.
+            var cpuRatios = a.Zip(b, (x, y) => x.ServerNsPerMsg / y.ServerNsPerMsg).ToList();
+            cpuRatio = MedianOf(cpuRatios);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  cpu ratio (baseline ns/msg / asio2 ns/msg) by pair: {string.Join(" ", cpuRatios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))}  median {cpuRatio:F3}"));
         }
         var main = medians.GetValueOrDefault("asio2") ?? medians.Values.First();
         var baseline = medians.GetValueOrDefault("baseline");
         bool failed = points.Any(p => p.Failed != "no");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, 
-            $"RESULT tcp-echo msgs_per_s={main.MsgsPerSec:F0} ratio={ratio:F3} baseline_msgs_per_s={baseline?.MsgsPerSec ?? double.NaN:F0} " +
+            $"RESULT tcp-echo msgs_per_s={main.MsgsPerSec:F0} ratio={ratio:F3} baseline_msgs_per_s={baseline?.MsgsPerSec ?? double.NaN:F0} cpu_ratio={cpuRatio:F3} " +
+            $"ns_per_msg={main.ServerNsPerMsg:F0} baseline_ns_per_msg={baseline?.ServerNsPerMsg ?? double.NaN:F0} " +
             $"mib_per_s={main.MibPerSec:F1} p50_us={main.P50Us:F0} p99_us={main.P99Us:F0} p999_us={main.P999Us:F0} alloc_per_msg={main.AllocPerMsg:F1} " +
             $"baseline_p50_us={baseline?.P50Us ?? double.NaN:F0} baseline_p99_us={baseline?.P99Us ?? double.NaN:F0} " +
             $"clients={c.Clients} inflight={c.Inflight} size={c.Size} framing={c.Framing} scheduler={c.Scheduler} subscribe={c.Subscribe} " +
@@ -125,7 +131,8 @@ internal sealed class TcpEcho : IBenchmark
     {
         string I(int v) => v.ToString(CultureInfo.InvariantCulture);
         await using var server = RoleProcess.Start($"{impl} server", c.ServerCpu,
-            ["tcp-echo", "--role", "server", "--impl", impl, "--framing", c.Framing, "--scheduler", c.Scheduler, "--subscribe", c.Subscribe, "--buffer", I(c.Buffer)],
+            ["tcp-echo", "--role", "server", "--impl", impl, "--framing", c.Framing, "--scheduler", c.Scheduler, "--subscribe", c.Subscribe, "--buffer", I(c.Buffer),
+             .. (c.AllocTypes ? new[] { "--alloc-types" } : [])],
             c.ServerEnv);
         string ready = await server.ExpectAsync("PORT ").ConfigureAwait(false);
         int port = int.Parse(ready.Split(' ')[1], CultureInfo.InvariantCulture);
@@ -144,7 +151,10 @@ internal sealed class TcpEcho : IBenchmark
         await Task.Delay(TimeSpan.FromSeconds(c.Seconds)).ConfigureAwait(false);
         await server.SendAsync("mark").ConfigureAwait(false);
         await load.SendAsync("stop").ConfigureAwait(false);
-        var cost = ProcessMark.Parse(await server.ExpectAsync("MARK").ConfigureAwait(false)) - before;
+        string endMark = await server.ExpectAsync("MARK").ConfigureAwait(false);
+        var cost = ProcessMark.Parse(endMark) - before;
+        int typesAt = endMark.IndexOf(" types ", StringComparison.Ordinal);
+        if (typesAt >= 0) Console.WriteLine($"    {impl} allocations sampled by type: {endMark[(typesAt + 7)..]}");
         var result = KeyValues.Parse(await load.ExpectAsync("LOAD ").ConfigureAwait(false));
 
         long msgs = result.Long("msgs");
