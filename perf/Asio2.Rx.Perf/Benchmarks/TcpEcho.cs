@@ -15,8 +15,7 @@ namespace Asio2.Rx.Perf.Benchmarks;
 /// --inline-completions (server side; the generator always uses them unless --load-inline false), --buffer 16384
 /// (receive buffer of both servers), --server-cpu 0, --load-cpu 1, --no-pin, --impls baseline,asio2,
 /// --server-env K=V[,K=V] (extra environment of the server child, e.g. DOTNET_TieredPGO=0), --perf-stat (count the server's
-/// syscalls and context switches in the window with Linux perf: messages per read, per write, per futex), --alloc-types
-/// (sample what the server allocates, by type, from the runtime's AllocationTick events).
+/// syscalls and context switches in the window with Linux perf: messages per read, per write, per futex).
 /// </remarks>
 internal sealed class TcpEcho : IBenchmark
 {
@@ -35,7 +34,7 @@ internal sealed class TcpEcho : IBenchmark
     private sealed record Config(
         int Clients, int Inflight, int Size, int Seconds, int Warmup, int Pairs, string Framing, string Scheduler,
         string Subscribe, bool Inline, bool LoadInline, int Buffer, int? ServerCpu, int? LoadCpu, string[] Impls,
-        Dictionary<string, string?> ServerEnv, bool PerfStat, bool AllocTypes);
+        Dictionary<string, string?> ServerEnv, bool PerfStat);
 
     private sealed record Point(
         string Impl, double MsgsPerSec, double MibPerSec, double P50Us, double P99Us, double P999Us, double AllocPerMsg,
@@ -59,7 +58,7 @@ internal sealed class TcpEcho : IBenchmark
             args.Int("warmup", 8), args.Int("pairs", 3), args.String("framing", "datagram"), args.String("scheduler", "default"),
             args.String("subscribe", "selectmany"), args.Flag("inline-completions"), args.String("load-inline", "true") != "false",
             args.Int("buffer", 16 * 1024), pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null,
-            args.String("impls", "baseline,asio2").Split(',', StringSplitOptions.RemoveEmptyEntries), serverEnv, args.Flag("perf-stat"), args.Flag("alloc-types"));
+            args.String("impls", "baseline,asio2").Split(',', StringSplitOptions.RemoveEmptyEntries), serverEnv, args.Flag("perf-stat"));
 
         Console.WriteLine($"tcp-echo: {c.Clients} clients x {c.Inflight} in flight x {c.Size} B, framing={c.Framing}, " +
                           $"{c.Warmup} s warm-up + {c.Seconds} s counted per point, {c.Pairs} pairs of {string.Join(" ", c.Impls)}");
@@ -131,8 +130,7 @@ internal sealed class TcpEcho : IBenchmark
     {
         string I(int v) => v.ToString(CultureInfo.InvariantCulture);
         await using var server = RoleProcess.Start($"{impl} server", c.ServerCpu,
-            ["tcp-echo", "--role", "server", "--impl", impl, "--framing", c.Framing, "--scheduler", c.Scheduler, "--subscribe", c.Subscribe, "--buffer", I(c.Buffer),
-             .. (c.AllocTypes ? new[] { "--alloc-types" } : [])],
+            ["tcp-echo", "--role", "server", "--impl", impl, "--framing", c.Framing, "--scheduler", c.Scheduler, "--subscribe", c.Subscribe, "--buffer", I(c.Buffer)],
             c.ServerEnv);
         string ready = await server.ExpectAsync("PORT ").ConfigureAwait(false);
         int port = int.Parse(ready.Split(' ')[1], CultureInfo.InvariantCulture);
@@ -151,10 +149,7 @@ internal sealed class TcpEcho : IBenchmark
         await Task.Delay(TimeSpan.FromSeconds(c.Seconds)).ConfigureAwait(false);
         await server.SendAsync("mark").ConfigureAwait(false);
         await load.SendAsync("stop").ConfigureAwait(false);
-        string endMark = await server.ExpectAsync("MARK").ConfigureAwait(false);
-        var cost = ProcessMark.Parse(endMark) - before;
-        int typesAt = endMark.IndexOf(" types ", StringComparison.Ordinal);
-        if (typesAt >= 0) Console.WriteLine($"    {impl} allocations sampled by type: {endMark[(typesAt + 7)..]}");
+        var cost = ProcessMark.Parse(await server.ExpectAsync("MARK").ConfigureAwait(false)) - before;
         var result = KeyValues.Parse(await load.ExpectAsync("LOAD ").ConfigureAwait(false));
 
         long msgs = result.Long("msgs");

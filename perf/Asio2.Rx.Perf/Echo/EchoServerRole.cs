@@ -37,10 +37,9 @@ internal static class EchoServerRole
             $"PORT {port} impl={impl} cpus={Environment.ProcessorCount} gc={(GCSettings.IsServerGC ? "server" : "workstation")} " +
             $"gc_latency={GCSettings.LatencyMode} inline_completions={Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") ?? "0"} " +
             $"{(server is Asio2EchoServer x ? x.Describe() : "")}"));
-        using var sampler = args.Flag("alloc-types") ? new AllocationSampler() : null;
         while (await ParentCommands.ReadAsync().ConfigureAwait(false) is { } line)
         {
-            if (line == "mark") Console.WriteLine(ProcessMark.Take().ToLine() + (sampler is null ? "" : " types " + sampler.TakeSummary()));
+            if (line == "mark") Console.WriteLine(ProcessMark.Take().ToLine());
             else if (line == "exit") break;
         }
         return 0;
