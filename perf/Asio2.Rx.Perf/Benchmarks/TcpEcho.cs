@@ -184,6 +184,7 @@ internal sealed class TcpEcho : IBenchmark
     private static double MedianOf(List<double> values)
     {
         if (values.Count == 0) return double.NaN;
+        values = [.. values]; // sorted copy: callers print theirs in pair order
         values.Sort();
         int mid = values.Count / 2;
         return values.Count % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
