@@ -38,7 +38,7 @@ internal sealed class TcpEcho : IBenchmark
 
     private sealed record Point(
         string Impl, double MsgsPerSec, double MibPerSec, double P50Us, double P99Us, double P999Us, double AllocPerMsg,
-        double ServerCpuPercent, double ServerNsPerMsg, double LoadCpuPercent, int Gen0, int Gen1, int Gen2, long JitMethods, string Failed, string Syscalls = "");
+        double ServerCpuPercent, double ServerNsPerMsg, double LoadCpuPercent, int Gen0, int Gen1, int Gen2, long JitMethods, string Failed, string Syscalls = "", double FairMin = 0, double FairMax = 0);
 
     private static async Task<int> OrchestrateAsync(PerfArgs args)
     {
@@ -78,7 +78,7 @@ internal sealed class TcpEcho : IBenchmark
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, 
                     $"  pair {pair} {impl,-8} {p.MsgsPerSec,12:N0} msg/s {p.MibPerSec,8:F1} MiB/s  p50 {p.P50Us,8:F0} us  p99 {p.P99Us,8:F0} us  " +
                     $"p99.9 {p.P999Us,8:F0} us  alloc {p.AllocPerMsg,7:F1} B/msg  server cpu {p.ServerCpuPercent,3:F0}% {p.ServerNsPerMsg,6:F0} ns/msg  " +
-                    $"load cpu {p.LoadCpuPercent,3:F0}%  gc {p.Gen0}/{p.Gen1}/{p.Gen2}  jit {p.JitMethods}{(p.Failed == "no" ? "" : "  FAILED " + p.Failed)}"));
+                    $"load cpu {p.LoadCpuPercent,3:F0}%  gc {p.Gen0}/{p.Gen1}/{p.Gen2}  jit {p.JitMethods}  clients {p.FairMin:F2}..{p.FairMax:F2}x{(p.Failed == "no" ? "" : "  FAILED " + p.Failed)}"));
                 if (p.Syscalls.Length > 0) Console.WriteLine($"         {p.Syscalls}");
             }
         }
@@ -176,7 +176,9 @@ internal sealed class TcpEcho : IBenchmark
             100.0 * result.Long("cpu_ns") / result.Long("elapsed_ns"),
             cost.Gen0, cost.Gen1, cost.Gen2, cost.JitMethods,
             result.String("failed"),
-            syscalls);
+            syscalls,
+            result.Double("fair_min"),
+            result.Double("fair_max"));
     }
 
     private static double Median(List<Point> points, Func<Point, double> value) => MedianOf(points.Select(value).ToList());

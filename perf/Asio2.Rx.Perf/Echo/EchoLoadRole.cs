@@ -53,8 +53,12 @@ internal static class EchoLoadRole
             {
                 s_phase = 2;
                 var cost = ProcessMark.Take() - begin;
-                long messages = 0;
-                for (int i = 0; i < clients; i++) messages += all[i].Echoed - startCounts[i];
+                var perClient = new long[clients];
+                for (int i = 0; i < clients; i++) perClient[i] = all[i].Echoed - startCounts[i];
+                long messages = perClient.Sum();
+                // Fairness: how evenly the server served the connections (each has the same load offered).
+                Array.Sort(perClient);
+                double share(long n) => messages == 0 ? 0 : n * (double)clients / messages;
                 var failure = all.Select(c => c.Failure).FirstOrDefault(f => f is not null);
                 foreach (var c in all) c.Close();
                 await Task.WhenAll(all.Select(c => c.Completion)).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
@@ -63,7 +67,7 @@ internal static class EchoLoadRole
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"LOAD msgs={messages} elapsed_ns={cost.TimestampNs} p50_ns={Percentile(histogram, 50)} p99_ns={Percentile(histogram, 99)} " +
                     $"p999_ns={Percentile(histogram, 99.9)} max_ns={histogram.GetMaxValue()} cpu_ns={cost.CpuNs} alloc={cost.AllocatedBytes} " +
-                    $"failed={(failure is null ? "no" : failure.GetType().Name)}"));
+                    $"fair_min={share(perClient[0]):F3} fair_max={share(perClient[^1]):F3} failed={(failure is null ? "no" : failure.GetType().Name)}"));
                 if (failure is not null) Console.Error.WriteLine($"a client failed: {failure}");
                 return failure is null ? 0 : 1;
             }
