@@ -15,7 +15,7 @@ namespace Asio2.Rx.Perf.Benchmarks;
 /// library's own time goes (scheduler hop, Rx plumbing, send queue).
 /// </summary>
 /// <remarks>Options: --frames 250 (per read), --size 32, --seconds 5 (per point), --warmup 3, --pairs 3,
-/// --scheduler immediate|default, --subscribe per-session|selectmany, --handler echo|count (count: receive path only, no Send).</remarks>
+/// --scheduler immediate|default|lean (lean: a minimal event loop, see LeanEventLoop), --subscribe per-session|selectmany, --handler echo|count (count: receive path only, no Send).</remarks>
 internal sealed class SessionPath : IBenchmark
 {
     public string Name => "session-path";
@@ -104,11 +104,13 @@ internal sealed class SessionPath : IBenchmark
 
     private static async Task<Cost> Library(byte[] read, int frames, string scheduler, string subscribe, string handler, TimeSpan duration)
     {
+        LeanEventLoop? lean = null;
         using var pool = scheduler switch
         {
             "immediate" => new SchedulerPool(ImmediateScheduler.Instance),
             "default" => new SchedulerPool(1),
-            _ => throw new ArgumentException($"--scheduler must be immediate or default, not '{scheduler}'"),
+            "lean" => new SchedulerPool(lean = new LeanEventLoop("lean loop")),
+            _ => throw new ArgumentException($"--scheduler must be immediate, default or lean, not '{scheduler}'"),
         };
         var settings = new SessionOptions { Framing = Framing.Datagram(), Schedulers = pool }.Resolve("replay");
         var transport = new ReplayTransport(read, duration);
@@ -136,6 +138,7 @@ internal sealed class SessionPath : IBenchmark
         int frameLength = read.Length / frames;
         long echoed = (handler == "count" ? counted : transport.BytesWritten) / frameLength;
         if (handler == "echo" && transport.BytesRead - transport.BytesWritten >= frameLength) throw new InvalidOperationException($"read {transport.BytesRead} B, echoed only {transport.BytesWritten} B");
+        lean?.Dispose();
         return new Cost(echoed, sw.Elapsed.TotalSeconds, (double)cost.CpuNs / echoed, (double)cost.AllocatedBytes / echoed, cost.Gen0);
     }
 

@@ -11,7 +11,7 @@ namespace Asio2.Rx.Perf.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Options (defaults): --clients 100, --inflight 1000, --size 32, --seconds 10, --warmup 8 (a pinned, saturated server needs that long to finish tiering up), --pairs 3,
-/// --framing datagram|raw, --scheduler default|immediate|loops:N, --subscribe selectmany|per-session,
+/// --framing datagram|raw, --scheduler default|immediate|lean|loops:N (lean: a minimal event loop, an ablation), --subscribe selectmany|per-session,
 /// --inline-completions (server side; the generator always uses them unless --load-inline false), --buffer 16384
 /// (receive buffer of both servers), --server-cpu 0, --load-cpu 1, --no-pin, --impls baseline,asio2,
 /// --server-env K=V[,K=V] (extra environment of the server child, e.g. DOTNET_TieredPGO=0), --perf-stat (count the server's

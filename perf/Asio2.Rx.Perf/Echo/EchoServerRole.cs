@@ -116,6 +116,7 @@ internal static class EchoServerRole
         private readonly string _subscribe;
         private readonly string _framing;
         private readonly SchedulerPool? _ownedPool;
+        private readonly LeanEventLoop? _lean;
 
         public Asio2EchoServer(PerfArgs args, int bufferSize)
         {
@@ -125,8 +126,9 @@ internal static class EchoServerRole
             SchedulerPool pool;
             if (_scheduler == "default") pool = SchedulerPool.Shared;
             else if (_scheduler == "immediate") pool = new SchedulerPool(ImmediateScheduler.Instance);
+            else if (_scheduler == "lean") pool = new SchedulerPool(_lean = new LeanEventLoop("lean loop"));
             else if (_scheduler.StartsWith("loops:", StringComparison.Ordinal)) pool = _ownedPool = new SchedulerPool(int.Parse(_scheduler[6..], System.Globalization.CultureInfo.InvariantCulture));
-            else throw new ArgumentException($"--scheduler must be default, immediate or loops:N, not '{_scheduler}'");
+            else throw new ArgumentException($"--scheduler must be default, immediate, lean or loops:N, not '{_scheduler}'");
             _server = new TcpServer(new TcpServerOptions
             {
                 Framing = _framing switch
@@ -158,12 +160,13 @@ internal static class EchoServerRole
 
         public string Describe() => $"framing={_framing} scheduler={_scheduler} loops={SchedulerCount()} subscribe={_subscribe}";
 
-        private int SchedulerCount() => _scheduler == "immediate" ? 0 : (_ownedPool ?? SchedulerPool.Shared).Count;
+        private int SchedulerCount() => _scheduler is "immediate" or "lean" ? (_lean is null ? 0 : 1) : (_ownedPool ?? SchedulerPool.Shared).Count;
 
         public async ValueTask DisposeAsync()
         {
             await _server.StopAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
             _ownedPool?.Dispose();
+            _lean?.Dispose();
         }
     }
 }
