@@ -1,0 +1,172 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Reactive.Concurrency;
+using System.Reactive.Linq;
+using System.Runtime;
+using System.Runtime.CompilerServices;
+using Asio2.Rx.Perf.Support;
+
+namespace Asio2.Rx.Perf.Echo;
+
+/// <summary>
+/// The server side of an echo benchmark, run in its own (pinned) process. <c>baseline</c>: a plain <see cref="Socket"/>
+/// server that writes back each received buffer unparsed. <c>asio2</c>: a <see cref="TcpServer"/> with the chosen framing
+/// that sends every received frame back with one <c>Send</c> per frame. Prints <c>PORT n ...</c>, then answers each
+/// <c>mark</c> on stdin with a <see cref="ProcessMark"/> line, and exits when stdin closes.
+/// </summary>
+internal static class EchoServerRole
+{
+    public static async Task<int> RunAsync(PerfArgs args)
+    {
+        string impl = args.String("impl", "asio2");
+        int bufferSize = args.Int("buffer", 16 * 1024);
+        await using var server = impl switch
+        {
+            "baseline" => (IAsyncDisposable)new SocketEchoServer(bufferSize),
+            "asio2" => new Asio2EchoServer(args, bufferSize),
+            _ => throw new ArgumentException($"--impl must be baseline or asio2, not '{impl}'"),
+        };
+        int port = server switch
+        {
+            SocketEchoServer s => s.Port,
+            Asio2EchoServer a => a.Port,
+            _ => 0,
+        };
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, 
+            $"PORT {port} impl={impl} cpus={Environment.ProcessorCount} gc={(GCSettings.IsServerGC ? "server" : "workstation")} " +
+            $"gc_latency={GCSettings.LatencyMode} inline_completions={Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") ?? "0"} " +
+            $"{(server is Asio2EchoServer x ? x.Describe() : "")}"));
+        while (await ParentCommands.ReadAsync().ConfigureAwait(false) is { } line)
+        {
+            if (line == "mark") Console.WriteLine(ProcessMark.Take().ToLine());
+            else if (line == "exit") break;
+        }
+        return 0;
+    }
+
+    /// <summary>The fastest simple echo: each connection reads into one buffer and writes back exactly what it read.</summary>
+    private sealed class SocketEchoServer : IAsyncDisposable
+    {
+        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        private readonly int _bufferSize;
+        private readonly List<Socket> _connections = [];
+
+        public SocketEchoServer(int bufferSize)
+        {
+            _bufferSize = bufferSize;
+            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            _listener.Listen(1024);
+            Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+            _ = AcceptLoopAsync();
+        }
+
+        public int Port { get; }
+
+        private async Task AcceptLoopAsync()
+        {
+            while (true)
+            {
+                Socket socket;
+                try { socket = await _listener.AcceptAsync().ConfigureAwait(false); }
+                catch (Exception) { return; }
+                socket.NoDelay = true;
+                lock (_connections) _connections.Add(socket);
+                _ = EchoAsync(socket);
+            }
+        }
+
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+        private async ValueTask EchoAsync(Socket socket)
+        {
+            var buffer = GC.AllocateUninitializedArray<byte>(_bufferSize);
+            try
+            {
+                while (true)
+                {
+                    int n = await socket.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false);
+                    if (n == 0) return;
+                    for (int sent = 0; sent < n;)
+                        sent += await socket.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None).ConfigureAwait(false);
+                }
+            }
+            catch (Exception)
+            {
+                // The load generator closed or reset the connection: nothing to report.
+            }
+            finally
+            {
+                socket.Dispose();
+            }
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            _listener.Dispose();
+            lock (_connections) foreach (var s in _connections) s.Dispose();
+            return default;
+        }
+    }
+
+    /// <summary>The library under test: one frame per message, one <c>Send</c> per frame.</summary>
+    private sealed class Asio2EchoServer : IAsyncDisposable
+    {
+        private readonly TcpServer _server;
+        private readonly string _scheduler;
+        private readonly string _subscribe;
+        private readonly string _framing;
+        private readonly SchedulerPool? _ownedPool;
+        private readonly LeanEventLoop? _lean;
+
+        public Asio2EchoServer(PerfArgs args, int bufferSize)
+        {
+            _framing = args.String("framing", "datagram");
+            _scheduler = args.String("scheduler", "default");
+            _subscribe = args.String("subscribe", "selectmany");
+            SchedulerPool pool;
+            if (_scheduler == "default") pool = SchedulerPool.Shared;
+            else if (_scheduler == "immediate") pool = new SchedulerPool(ImmediateScheduler.Instance);
+            else if (_scheduler == "lean") pool = new SchedulerPool(_lean = new LeanEventLoop("lean loop"));
+            else if (_scheduler.StartsWith("loops:", StringComparison.Ordinal)) pool = _ownedPool = new SchedulerPool(int.Parse(_scheduler[6..], System.Globalization.CultureInfo.InvariantCulture));
+            else throw new ArgumentException($"--scheduler must be default, immediate, lean or loops:N, not '{_scheduler}'");
+            _server = new TcpServer(new TcpServerOptions
+            {
+                Framing = _framing switch
+                {
+                    "datagram" => Framing.Datagram(),
+                    "raw" => Framing.Raw,
+                    _ => throw new ArgumentException($"--framing must be datagram or raw, not '{_framing}'"),
+                },
+                Schedulers = pool,
+                ReceiveBufferSize = bufferSize,
+            });
+            switch (_subscribe)
+            {
+                case "selectmany":
+                    // The idiom of the README: one merged stream of every session's frames.
+                    _server.Sessions.SelectMany(s => s.Frames).Subscribe(f => f.Session.Send(f.Data));
+                    break;
+                case "per-session":
+                    // One subscription per session: no merge, so no lock shared by all sessions.
+                    _server.Sessions.Subscribe(s => s.Frames.Subscribe(f => f.Session.Send(f.Data)));
+                    break;
+                default:
+                    throw new ArgumentException($"--subscribe must be selectmany or per-session, not '{_subscribe}'");
+            }
+            Port = _server.Start("127.0.0.1", 0).Port;
+        }
+
+        public int Port { get; }
+
+        public string Describe() => $"framing={_framing} scheduler={_scheduler} loops={SchedulerCount()} subscribe={_subscribe}";
+
+        private int SchedulerCount() => _scheduler is "immediate" or "lean" ? (_lean is null ? 0 : 1) : (_ownedPool ?? SchedulerPool.Shared).Count;
+
+        public async ValueTask DisposeAsync()
+        {
+            await _server.StopAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            _ownedPool?.Dispose();
+            _lean?.Dispose();
+        }
+    }
+}
