@@ -63,10 +63,13 @@ public abstract partial class Session
         private Action<Session>? _onDrained;
         private CloseReason? _failed;
         private readonly TokenBucket? _writeLimit;
+        private readonly int _maxQueueBytes;
+        private int _maxPayload = -1; // resolved on first use: the session's override is not callable from its base constructor
 
         public SendQueue(Session session)
         {
             _session = session;
+            _maxQueueBytes = session.Settings.MaxSendQueueBytes;
             _writeLimit = session.Settings.WriteRateLimit is { } limit ? new TokenBucket(limit, session.Scheduler) : null;
         }
 
@@ -77,8 +80,9 @@ public abstract partial class Session
         public SendResult Enqueue(ReadOnlySpan<byte> payload)
         {
             var s = _session;
-            if (payload.Length > s.MaxSendPayload)
-                return SendResult.Failed(new SendRejectedException(SendRejection.TooLarge, $"a payload of {payload.Length} bytes exceeds the maximum frame size {s.MaxSendPayload}"));
+            int maxPayload = _maxPayload >= 0 ? _maxPayload : (_maxPayload = s.MaxSendPayload);
+            if (payload.Length > maxPayload)
+                return SendResult.Failed(new SendRejectedException(SendRejection.TooLarge, $"a payload of {payload.Length} bytes exceeds the maximum frame size {maxPayload}"));
             int header = s.GetSendHeaderLength(payload.Length);
             int total = header + payload.Length;
             long position;
@@ -86,7 +90,7 @@ public abstract partial class Session
             lock (_lock)
             {
                 if (_sealed) return Closed();
-                if (_queuedBytes + total > s.Settings.MaxSendQueueBytes)
+                if (_queuedBytes + total > _maxQueueBytes)
                 {
                     overflow = true;
                     position = 0;
@@ -100,7 +104,8 @@ public abstract partial class Session
                     _queuedBytes += total;
                     _framesQueued++;
                     position = _enqueuedPosition += total;
-                    if (!_writerActive)
+                    // Once a flush is owed to the end of the current batch, later sends of the batch have nothing to decide.
+                    if (!_writerActive && !_deferredKick)
                     {
                         if (IsDelivering(s)) _deferredKick = true;
                         else kick = _writerActive = true;
