@@ -24,7 +24,7 @@ internal sealed class KcpRig
             s.Closed.Subscribe(r => Closes.Add((s, r)));
             if (echo) s.Frames.Subscribe(f => f.Session.Send(f.Data));
         });
-        ServerEndPoint = Server.Start(Network.Bind(new IPEndPoint(IPAddress.Loopback, 19003)));
+        ServerEndPoint = Server.Start(Network.Bind());
     }
 
     public TestScheduler Scheduler { get; }

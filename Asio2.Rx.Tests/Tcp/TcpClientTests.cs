@@ -13,11 +13,12 @@ public class TcpClientTests
     private static (List<long> Attempts, Func<EndPoint, CancellationToken, ValueTask<Transport>> Connector) Hanging(TestScheduler scheduler)
     {
         var attempts = new List<long>();
-        return (attempts, async (_, ct) =>
+        return (attempts, (_, ct) =>
         {
             attempts.Add(scheduler.Clock);
-            await Task.Delay(Timeout.Infinite, ct);
-            throw new System.Diagnostics.UnreachableException();
+            var never = new TaskCompletionSource<Transport>();
+            ct.Register(() => never.TrySetCanceled(ct));
+            return new ValueTask<Transport>(never.Task);
         });
     }
 

@@ -10,7 +10,7 @@ namespace Asio2.Rx;
 /// <summary>
 /// A client whose connections are a stream: it connects, reconnects with back-off when the connection ends
 /// (unless told not to), and forwards the frames of every connection to one <see cref="Frames"/> stream.
-/// <see cref="TcpClient"/> is a client of this kind.
+/// <see cref="NetworkClient"/> (TCP, UDP, KCP) and <see cref="SerialPortClient"/> are clients of this kind.
 /// </summary>
 /// <remarks>
 /// All of a client's connections are pinned to one scheduler, so <see cref="Frames"/>, <see cref="Connections"/>

@@ -30,7 +30,7 @@ namespace Asio2.Rx;
 /// (<see cref="CloseKind.DeadLink"/>), the silence timeout if set, or <c>DisconnectAsync</c> (queued sends are delivered
 /// first, then a FIN).</para>
 /// </remarks>
-public sealed class KcpClient : ReconnectingClient
+public sealed class KcpClient : NetworkClient
 {
     /// <summary>asio2 resends an unanswered SYN every 500 ms.</summary>
     internal static readonly TimeSpan SynInterval = TimeSpan.FromMilliseconds(500);
@@ -38,9 +38,8 @@ public sealed class KcpClient : ReconnectingClient
     private readonly KcpClientOptions _options;
     private readonly KcpSettings _kcp;
     private readonly DropCounter _drops = new("kcp");
-    private EndPoint? _target;
 
-    /// <summary>Creates a client; nothing happens until <see cref="Connect(string, int)"/>.</summary>
+    /// <summary>Creates a client; nothing happens until <see cref="NetworkClient.Connect(string, int)"/>.</summary>
     public KcpClient(KcpClientOptions? options = null)
         : this(options ?? new KcpClientOptions(), 0)
     {
@@ -60,31 +59,12 @@ public sealed class KcpClient : ReconnectingClient
     /// <summary>Datagrams dropped so far (garbage from the server's address, a full inbox, a rejected handshake reply).</summary>
     public long DroppedDatagrams => _drops.Count;
 
-    /// <summary>
-    /// Starts connecting to <paramref name="host"/>:<paramref name="port"/> and keeps the client connected per
-    /// <see cref="KcpClientOptions.Reconnect"/>. Returns the first connection (then completes); it errors with
-    /// <see cref="ConnectException"/> if reconnecting is off (or gives up) before any handshake succeeded.
-    /// </summary>
-    public IObservable<Session> Connect(string host, int port) =>
-        Connect(IPAddress.TryParse(host, out var ip) ? new IPEndPoint(ip, port) : new DnsEndPoint(host, port));
-
-    /// <summary>Starts connecting to <paramref name="endPoint"/>; see <see cref="Connect(string, int)"/>.</summary>
-    public IObservable<Session> Connect(EndPoint endPoint)
-    {
-        ArgumentNullException.ThrowIfNull(endPoint);
-        if (Interlocked.CompareExchange(ref _target, endPoint, null) is not null)
-            throw new InvalidOperationException("Connect was already called on this client; create another client for another target.");
-        return StartConnecting();
-    }
-
-    private protected override string TargetName => _target?.ToString() ?? "(none)";
-
     private protected override ValueTask<Session> ConnectSessionAsync(CancellationToken cancellationToken) =>
-        _target is IPEndPoint ip ? HandshakeAsync(ip, cancellationToken) : ResolveThenHandshakeAsync(cancellationToken);
+        Target is IPEndPoint ip ? HandshakeAsync(ip, cancellationToken) : ResolveThenHandshakeAsync(cancellationToken);
 
     private async ValueTask<Session> ResolveThenHandshakeAsync(CancellationToken cancellationToken)
     {
-        var remote = await DatagramEndPoints.ResolveAsync(_target!, cancellationToken).ConfigureAwait(false);
+        var remote = await DatagramEndPoints.ResolveAsync(Target!, cancellationToken).ConfigureAwait(false);
         return await HandshakeAsync(remote, cancellationToken).ConfigureAwait(false);
     }
 

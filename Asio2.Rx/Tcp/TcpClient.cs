@@ -15,13 +15,12 @@ namespace Asio2.Rx;
 /// await client.Send("hello\n");
 /// </code>
 /// </example>
-public sealed class TcpClient : ReconnectingClient
+public sealed class TcpClient : NetworkClient
 {
     private readonly TcpClientOptions _options;
     private readonly TlsClientSettings? _tls;
-    private EndPoint? _target;
 
-    /// <summary>Creates a client; nothing happens until <see cref="Connect(string, int)"/>.</summary>
+    /// <summary>Creates a client; nothing happens until <see cref="NetworkClient.Connect(string, int)"/>.</summary>
     public TcpClient(TcpClientOptions? options = null)
         : this(options ?? new TcpClientOptions(), 0)
     {
@@ -38,29 +37,9 @@ public sealed class TcpClient : ReconnectingClient
     /// <summary>Opens a transport to an endpoint. Replaced in tests to run connects in virtual time.</summary>
     internal Func<EndPoint, CancellationToken, ValueTask<Transport>> Connector { get; set; }
 
-    /// <summary>
-    /// Starts connecting to <paramref name="host"/>:<paramref name="port"/> and keeps the client connected per
-    /// <see cref="TcpClientOptions.Reconnect"/>. Returns the first connection (then completes); it errors with
-    /// <see cref="ConnectException"/> if reconnecting is off (or gives up) before any connection succeeded.
-    /// Connecting starts at once, whether or not the result is observed; apply <c>Timeout</c> to bound the wait.
-    /// </summary>
-    public IObservable<Session> Connect(string host, int port) =>
-        Connect(IPAddress.TryParse(host, out var ip) ? new IPEndPoint(ip, port) : new DnsEndPoint(host, port));
-
-    /// <summary>Starts connecting to <paramref name="endPoint"/>; see <see cref="Connect(string, int)"/>.</summary>
-    public IObservable<Session> Connect(EndPoint endPoint)
-    {
-        ArgumentNullException.ThrowIfNull(endPoint);
-        if (Interlocked.CompareExchange(ref _target, endPoint, null) is not null)
-            throw new InvalidOperationException("Connect was already called on this client; create another client for another target.");
-        return StartConnecting();
-    }
-
-    private protected override string TargetName => _target?.ToString() ?? "(none)";
-
     private protected override async ValueTask<Session> ConnectSessionAsync(CancellationToken cancellationToken)
     {
-        var transport = await Connector(_target!, cancellationToken).ConfigureAwait(false);
+        var transport = await Connector(Target!, cancellationToken).ConfigureAwait(false);
         return new StreamSession(transport, Settings, Scheduler);
     }
 

@@ -20,13 +20,12 @@ namespace Asio2.Rx;
 /// connection; datagrams simply get no answer. The connection ends on <c>DisconnectAsync</c> or, if set, the silence
 /// timeout, after which the client reconnects per <see cref="UdpClientOptions.Reconnect"/>.
 /// </remarks>
-public sealed class UdpClient : ReconnectingClient
+public sealed class UdpClient : NetworkClient
 {
     private readonly UdpClientOptions _options;
     private readonly DropCounter _drops = new("udp");
-    private EndPoint? _target;
 
-    /// <summary>Creates a client; nothing happens until <see cref="Connect(string, int)"/>.</summary>
+    /// <summary>Creates a client; nothing happens until <see cref="NetworkClient.Connect(string, int)"/>.</summary>
     public UdpClient(UdpClientOptions? options = null)
         : this(options ?? new UdpClientOptions(), 0)
     {
@@ -46,27 +45,9 @@ public sealed class UdpClient : ReconnectingClient
     /// subscribers lag by more than <see cref="SessionOptions.MaxPendingReceiveBytes"/>.</summary>
     public long DroppedDatagrams => _drops.Count;
 
-    /// <summary>
-    /// Opens the connection to <paramref name="host"/>:<paramref name="port"/>. Returns the first connection (then
-    /// completes); it errors with <see cref="ConnectException"/> when the name does not resolve and reconnecting is off.
-    /// </summary>
-    public IObservable<Session> Connect(string host, int port) =>
-        Connect(IPAddress.TryParse(host, out var ip) ? new IPEndPoint(ip, port) : new DnsEndPoint(host, port));
-
-    /// <summary>Opens the connection to <paramref name="endPoint"/>; see <see cref="Connect(string, int)"/>.</summary>
-    public IObservable<Session> Connect(EndPoint endPoint)
-    {
-        ArgumentNullException.ThrowIfNull(endPoint);
-        if (Interlocked.CompareExchange(ref _target, endPoint, null) is not null)
-            throw new InvalidOperationException("Connect was already called on this client; create another client for another target.");
-        return StartConnecting();
-    }
-
-    private protected override string TargetName => _target?.ToString() ?? "(none)";
-
     private protected override async ValueTask<Session> ConnectSessionAsync(CancellationToken cancellationToken)
     {
-        var remote = await DatagramEndPoints.ResolveAsync(_target!, cancellationToken).ConfigureAwait(false);
+        var remote = await DatagramEndPoints.ResolveAsync(Target!, cancellationToken).ConfigureAwait(false);
         var channel = ChannelFactory(remote, _options);
         var session = new UdpSession(channel, remote.Serialize(), remote, ownsChannel: true, _options.MaxDatagramSize, _drops, Settings, Scheduler);
         // The client's channel has one peer: every datagram is the session's. Datagrams that arrive before the
