@@ -1,4 +1,5 @@
 using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 
 namespace Asio2.Rx.Samples;
 
@@ -25,10 +26,10 @@ internal sealed class KcpSample : ISample
         // Client: connect is the handshake (SYN every 500 ms until the SYN-ACK); frames survive reconnects.
         var client = new KcpClient(new KcpClientOptions { Mode = KcpMode.Fast, ConnectTimeout = TimeSpan.FromSeconds(5) });
         int[] sizes = [5, 1400, 60 * 1024];
-        var echoes = client.Frames.Take(sizes.Length).Do(f => Console.WriteLine($"client: echo of {f.Length} bytes")).ToList();
+        var echoes = client.Frames.Take(sizes.Length).Do(f => Console.WriteLine($"client: echo of {f.Length} bytes")).ToList().ToTask(); // subscribe now: Frames is hot
         await client.Connect("127.0.0.1", bound.Port).Timeout(TimeSpan.FromSeconds(5));
         foreach (int size in sizes) _ = client.Send(new byte[size]);
-        await echoes.Timeout(TimeSpan.FromSeconds(5));
+        await echoes.WaitAsync(TimeSpan.FromSeconds(5));
 
         // A graceful disconnect delivers what is queued, then sends asio2's FIN: the server sees RemoteClose.
         await client.DisconnectAsync();

@@ -1,4 +1,5 @@
 using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 
 namespace Asio2.Rx.Samples;
 
@@ -22,10 +23,10 @@ internal sealed class TcpSample : ISample
 
         // Client: frames are a stream that survives reconnects.
         await using var client = new TcpClient(new TcpClientOptions { Framing = Framing.Delimiter('\n') });
-        var replies = client.Frames.Select(f => f.Text).Take(3).Do(t => Console.WriteLine($"client: got '{t}'")).ToList();
+        var replies = client.Frames.Select(f => f.Text).Take(3).Do(t => Console.WriteLine($"client: got '{t}'")).ToList().ToTask(); // subscribe now: Frames is hot
         await client.Connect("127.0.0.1", bound.Port).Timeout(TimeSpan.FromSeconds(5));
         foreach (var word in new[] { "hello", "asio2", "rx" }) await client.Send(word + "\n");
-        var got = await replies.Timeout(TimeSpan.FromSeconds(5));
+        var got = await replies.WaitAsync(TimeSpan.FromSeconds(5));
         Console.WriteLine($"client: {got.Count} echoes received");
     }
 }

@@ -1,4 +1,5 @@
 using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 
 namespace Asio2.Rx.Samples;
 
@@ -25,9 +26,9 @@ internal sealed class TimerSample : ISample
         var bound = server.Start("127.0.0.1", 0);
 
         await using var client = new TcpClient(new TcpClientOptions { Framing = Framing.Delimiter('\n'), Reconnect = { Enabled = false } });
-        var beats = client.Frames.Select(f => f.Text).Do(t => Console.WriteLine($"client: {t}")).Take(3).ToList();
+        var beats = client.Frames.Select(f => f.Text).Do(t => Console.WriteLine($"client: {t}")).Take(3).ToList().ToTask(); // subscribe now: Frames is hot
         var session = await client.Connect("127.0.0.1", bound.Port).Timeout(TimeSpan.FromSeconds(5));
-        await beats.Timeout(TimeSpan.FromSeconds(5));
+        await beats.WaitAsync(TimeSpan.FromSeconds(5));
         session.Close();
         await timerEnded.Task.WaitAsync(TimeSpan.FromSeconds(5));
 

@@ -1,4 +1,5 @@
 using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
@@ -59,10 +60,10 @@ internal sealed class TlsSample : ISample
             },
         });
         client.TlsHandshakes().Subscribe(h => Console.WriteLine($"client: handshake: {h}"));
-        var replies = client.Frames.Select(f => f.Text).Take(3).Do(t => Console.WriteLine($"client: got '{t}'")).ToList();
+        var replies = client.Frames.Select(f => f.Text).Take(3).Do(t => Console.WriteLine($"client: got '{t}'")).ToList().ToTask(); // subscribe now: Frames is hot
         await client.Connect("127.0.0.1", bound.Port).Timeout(TimeSpan.FromSeconds(5));
         foreach (var word in new[] { "hello", "over", "tls" }) await client.Send(word + "\n");
-        var got = await replies.Timeout(TimeSpan.FromSeconds(5));
+        var got = await replies.WaitAsync(TimeSpan.FromSeconds(5));
         Console.WriteLine($"client: {got.Count} echoes received over {client.Session?.TlsInfo()?.Protocol}");
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 
 namespace Asio2.Rx.Samples;
 
@@ -21,10 +22,10 @@ internal sealed class UdpSample : ISample
 
         // Client: a socket connected to the server.
         await using var client = new UdpClient();
-        var replies = client.Frames.Select(f => f.Text).Take(3).Do(t => Console.WriteLine($"client: got '{t}'")).ToList();
+        var replies = client.Frames.Select(f => f.Text).Take(3).Do(t => Console.WriteLine($"client: got '{t}'")).ToList().ToTask(); // subscribe now: Frames is hot
         await client.Connect("127.0.0.1", bound.Port).Timeout(TimeSpan.FromSeconds(5));
         foreach (var word in new[] { "hello", "asio2", "rx" }) await client.Send(word);
-        await replies.Timeout(TimeSpan.FromSeconds(5));
+        await replies.WaitAsync(TimeSpan.FromSeconds(5));
 
         // Connectionless: send to anyone, receive from anyone.
         using var endpoint = new UdpEndpoint();
