@@ -46,6 +46,24 @@ public abstract partial class Session
         DeliverNow(batch);
     }
 
+    /// <summary>
+    /// Delivers a batch read by a loop that runs on the session's <see cref="Scheduler"/> (stream sessions): the
+    /// frames reach subscribers at once, and the reader is paused while they run (it reads again when this returns).
+    /// </summary>
+    private protected void DeliverInline(FrameBatch batch)
+    {
+        Interlocked.Add(ref _pendingReceiveBytes, batch.Bytes);
+        IsReadingPaused = true;
+        try
+        {
+            DeliverNow(batch);
+        }
+        finally
+        {
+            IsReadingPaused = false;
+        }
+    }
+
     /// <summary>Bytes delivered to the scheduler and not yet processed by subscribers.</summary>
     internal long PendingReceiveBytes => Volatile.Read(ref _pendingReceiveBytes);
 
