@@ -51,7 +51,9 @@ public class SessionOptions
 
     /// <summary>Bound, in bytes, of frames delivered to the session's scheduler but not yet processed by subscribers.
     /// Past it the session stops reading until subscribers catch up, and transport flow control slows the peer.
-    /// Defaults to 1 MiB.</summary>
+    /// Byte-stream sessions (TCP, TLS, serial) deliver each read's frames on the scheduler before reading again, so
+    /// at most one read waits for subscribers whatever this says; the bound matters for message transports (UDP, KCP),
+    /// whose datagrams arrive on a shared socket. Defaults to 1 MiB.</summary>
     public int MaxPendingReceiveBytes
     {
         get => _maxPendingReceiveBytes;
