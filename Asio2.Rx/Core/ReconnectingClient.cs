@@ -234,15 +234,9 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
     {
         var stop = DisconnectAsync();
         // Under a virtual-time scheduler nothing runs until the test advances it: do not block then.
-        if (!IsVirtualTime(_scheduler)) stop.Wait(_settings.DrainTimeout + TimeSpan.FromSeconds(1));
+        if (!SchedulerKinds.IsVirtualTime(_scheduler)) stop.Wait(_settings.DrainTimeout + TimeSpan.FromSeconds(1));
     }
 
-    private static bool IsVirtualTime(IScheduler scheduler)
-    {
-        for (var t = scheduler.GetType(); t is not null; t = t.BaseType)
-            if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(VirtualTimeSchedulerBase<,>)) return true;
-        return false;
-    }
 
     /// <summary>Same as <see cref="DisconnectAsync"/>.</summary>
     public ValueTask DisposeAsync() => new(DisconnectAsync());

@@ -17,8 +17,8 @@ internal sealed class StreamSession : Session
     private readonly CancellationTokenSource _cts = new();
 
     // The read loop runs on the session's scheduler (asio2's strand): an asynchronous receive resumes there, the
-    // frames are delivered inline, and the next receive is issued from the loop thread. With ImmediateScheduler
-    // (_inline) the loop keeps running on whichever thread completes the receive, as it always did.
+    // frames are delivered inline, and the next receive is issued from the loop thread. With ImmediateScheduler or a
+    // virtual-time scheduler (_inline) the loop runs on whichever thread completes the receive and hands batches over.
     private readonly bool _inline;
     private readonly Action? _resumeAfterReceive;
     private Action? _continuation;
@@ -36,7 +36,9 @@ internal sealed class StreamSession : Session
     {
         _transport = transport;
         _decoder = settings.Framing.CreateDecoder();
-        _inline = ReferenceEquals(scheduler, ImmediateScheduler.Instance);
+        // Virtual time keeps the loop off the scheduler too: a TestScheduler is not thread-safe, and real I/O completes
+        // on other threads, so only finished frames are handed to it (as DeliverAsync does), never the loop itself.
+        _inline = ReferenceEquals(scheduler, ImmediateScheduler.Instance) || SchedulerKinds.IsVirtualTime(scheduler);
         if (!_inline) _resumeAfterReceive = ResumeAfterReceive;
     }
 
@@ -121,7 +123,7 @@ internal sealed class StreamSession : Session
                 if (receive.IsCompletedSuccessfully)
                 {
                     read = receive.Result;
-                    if (!onLoop || batches >= YieldBatches || bytes >= YieldBytes)
+                    if (!_inline && (!onLoop || batches >= YieldBatches || bytes >= YieldBytes))
                     {
                         // Data was already there: no thread to wake, but after the budget give the other sessions
                         // on the loop their turn (and move onto the loop if this thread is not it) by re-scheduling.
