@@ -1,5 +1,7 @@
 using System.Globalization;
 
+using Asio2.Rx.Perf.Support;
+
 namespace Asio2.Rx.Perf.Benchmarks;
 
 /// <summary>
@@ -39,7 +41,7 @@ internal sealed class TlsEcho : IBenchmark
 
     private static async Task<int> OrchestrateAsync(PerfArgs args)
     {
-        bool pin = !args.Flag("no-pin") && TlsEchoChild.CanPin;
+        bool pin = !args.Flag("no-pin") && RoleProcess.CanPin;
         var c = new Config(
             args.Int("clients", 10), args.Int("inflight", 100), args.Int("size", 32), args.Int("seconds", 10), args.Int("warmup", 3),
             args.Int("pairs", 3), args.String("scheduler", "default"), args.Flag("inline-completions"),
@@ -95,12 +97,12 @@ internal sealed class TlsEcho : IBenchmark
     private static async Task<Point> RunPointAsync(string impl, Config c)
     {
         static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
-        await using var server = TlsEchoChild.Start($"{impl} server", c.ServerCpu,
+        await using var server = RoleProcess.Start($"{impl} server", c.ServerCpu,
             ["tls-echo", "--role", "server", "--impl", impl, "--scheduler", c.Scheduler],
             c.Inline ? new Dictionary<string, string?> { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" } : []);
         string ready = await server.ExpectAsync("PORT ").ConfigureAwait(false);
         int port = int.Parse(ready.Split(' ')[1], CultureInfo.InvariantCulture);
-        await using var load = TlsEchoChild.Start("load", c.LoadCpu,
+        await using var load = RoleProcess.Start("load", c.LoadCpu,
             ["tls-echo", "--role", "load", "--port", I(port), "--clients", I(c.Clients), "--inflight", I(c.Inflight), "--size", I(c.Size)],
             new Dictionary<string, string?> { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" });
         await load.ExpectAsync("READY").ConfigureAwait(false);

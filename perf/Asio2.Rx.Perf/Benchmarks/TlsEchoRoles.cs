@@ -8,6 +8,8 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using HdrHistogram;
 
+using Asio2.Rx.Perf.Support;
+
 namespace Asio2.Rx.Perf.Benchmarks;
 
 /// <summary>
@@ -53,7 +55,7 @@ internal static class TlsEchoServerRole
             throw new ArgumentException($"unknown --impl '{impl}'");
         }
         Console.WriteLine($"PORT {port} impl={impl}");
-        while (await TlsEchoChild.ReadCommandAsync().ConfigureAwait(false) is { } line)
+        while (await ParentCommands.ReadAsync().ConfigureAwait(false) is { } line)
         {
             if (line == "mark")
             {
@@ -160,7 +162,7 @@ internal static class TlsEchoLoadRole
 
         long started = 0, startCount = 0;
         TimeSpan startCpu = default;
-        while (await TlsEchoChild.ReadCommandAsync().ConfigureAwait(false) is { } line)
+        while (await ParentCommands.ReadAsync().ConfigureAwait(false) is { } line)
         {
             if (line == "start")
             {
@@ -295,104 +297,5 @@ internal static class TlsEchoLoadRole
             _ssl.Dispose();
             _pump.Wait(TimeSpan.FromSeconds(5));
         }
-    }
-}
-
-/// <summary>
-/// A role run as a child process of this executable, optionally pinned with <c>taskset</c>; commands go to its stdin,
-/// answers come from its stdout, and it exits when its stdin closes.
-/// </summary>
-internal sealed class TlsEchoChild : IAsyncDisposable
-{
-    private readonly Process _process;
-    private readonly string _name;
-
-    private TlsEchoChild(Process process, string name)
-    {
-        _process = process;
-        _name = name;
-    }
-
-    /// <summary>True when taskset is on the PATH and there are two CPUs to pin to.</summary>
-    public static bool CanPin { get; } = Environment.ProcessorCount >= 2 &&
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Any(d => d.Length > 0 && File.Exists(Path.Combine(d, "taskset")));
-
-    public static TlsEchoChild Start(string name, int? cpu, IEnumerable<string> args, IReadOnlyDictionary<string, string?> environment)
-    {
-        var psi = new ProcessStartInfo { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        string self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
-        var command = Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase)
-            ? new[] { self, typeof(TlsEchoChild).Assembly.Location }
-            : [self];
-        if (cpu is { } c && CanPin)
-        {
-            psi.FileName = "taskset";
-            psi.ArgumentList.Add("-c");
-            psi.ArgumentList.Add(c.ToString(CultureInfo.InvariantCulture));
-            foreach (var part in command) psi.ArgumentList.Add(part);
-        }
-        else
-        {
-            psi.FileName = command[0];
-            foreach (var part in command.Skip(1)) psi.ArgumentList.Add(part);
-        }
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        foreach (var (key, value) in environment)
-        {
-            if (value is null) psi.Environment.Remove(key);
-            else psi.Environment[key] = value;
-        }
-        var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {psi.FileName}");
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null) Console.Error.WriteLine($"[{name}] {e.Data}");
-        };
-        process.BeginErrorReadLine();
-        return new TlsEchoChild(process, name);
-    }
-
-    public async Task SendAsync(string line)
-    {
-        await _process.StandardInput.WriteLineAsync(line).ConfigureAwait(false);
-        await _process.StandardInput.FlushAsync().ConfigureAwait(false);
-    }
-
-    /// <summary>Reads lines until one starts with <paramref name="prefix"/> (within 60 s); others are shown as progress.</summary>
-    public async Task<string> ExpectAsync(string prefix)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (true)
-        {
-            string? line;
-            try { line = await _process.StandardOutput.ReadLineAsync(timeout.Token).ConfigureAwait(false); }
-            catch (OperationCanceledException) { throw new TimeoutException($"{_name}: no '{prefix}' line within 60 s"); }
-            if (line is null) throw new InvalidOperationException($"{_name} exited before saying '{prefix}'");
-            if (line.StartsWith(prefix, StringComparison.Ordinal)) return line;
-            Console.WriteLine($"    [{_name}] {line}");
-        }
-    }
-
-    /// <summary>
-    /// The parent's next command, or null when it closed stdin. Read on a thread of its own: a blocking console read
-    /// on a socket event-loop thread (inline completions) would stall every connection.
-    /// </summary>
-    public static Task<string?> ReadCommandAsync() =>
-        Task.Factory.StartNew(static () => Console.In.ReadLine(), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-
-    public async ValueTask DisposeAsync()
-    {
-        try { _process.StandardInput.Close(); }
-        catch (IOException) { }
-        using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            await _process.WaitForExitAsync(grace.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync().ConfigureAwait(false);
-        }
-        _process.Dispose();
     }
 }
