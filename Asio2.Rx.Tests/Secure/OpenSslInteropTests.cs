@@ -10,7 +10,7 @@ public class OpenSslInteropTests
 
     private static string RootFile => Pki.Write("root.pem", Pki.RootPem);
 
-    [Fact]
+    [PeerFact("openssl")]
     public async Task OpenSslClient_VerifiesOurChainAndName_AndGetsItsLinesEchoed()
     {
         await using var server = new TlsEchoServer(TlsKit.ServerOptions());
@@ -28,7 +28,7 @@ public class OpenSslInteropTests
         Assert.Equal(SslProtocols.Tls13, info.Protocol);
     }
 
-    [Fact]
+    [PeerFact("openssl")]
     public async Task OpenSslClient_Tls12WithAlpnAndAClientCertificate_IsAcceptedAndSeen()
     {
         var tls = TlsKit.ServerOptions();
@@ -52,7 +52,7 @@ public class OpenSslInteropTests
         Assert.Equal("CN=test-client", info.PeerCertificate!.Subject);
     }
 
-    [Fact]
+    [PeerFact("openssl")]
     public async Task OpenSslClient_WithoutTheRequiredCertificate_IsClosedWithClientCertificateRequired()
     {
         var tls = TlsKit.ServerOptions();
@@ -66,7 +66,7 @@ public class OpenSslInteropTests
         Assert.Equal(TlsHandshakeError.ClientCertificateRequired, reason.TlsError());
     }
 
-    [Theory]
+    [PeerTheory("openssl")]
     [InlineData("-tls1_2")]
     [InlineData("-tls1_3")]
     public async Task OpenSslClient_ThatDoesNotTrustOurCertificate_IsSeenAsRejectedByPeer(string version)
@@ -85,7 +85,7 @@ public class OpenSslInteropTests
         Assert.Contains("unknown ca", reason.Message);
     }
 
-    [Fact]
+    [PeerFact("openssl")]
     public async Task OpenSslClient_OfferingOnlyTls11_IsRefusedWithNoCommonProtocol()
     {
         await using var server = new TlsEchoServer(TlsKit.ServerOptions());
@@ -99,7 +99,7 @@ public class OpenSslInteropTests
         Assert.Equal(TlsHandshakeError.NoCommonProtocol, reason.TlsError());
     }
 
-    [Fact]
+    [PeerFact("openssl")]
     public async Task OurClient_AgainstOpenSslServer_VerifiesItAndEchoes()
     {
         string cert = Pki.Write("server-cert.pem", Pki.Server.CertificatePem);
@@ -120,7 +120,7 @@ public class OpenSslInteropTests
         Assert.Equal("CN=localhost", info.PeerCertificate!.Subject);
     }
 
-    [Fact]
+    [PeerFact("openssl")]
     public async Task OurClient_WithACertificate_AgainstOpenSslServerRequiringOne_Echoes()
     {
         string cert = Pki.Write("server-cert.pem", Pki.Server.CertificatePem);
@@ -138,7 +138,7 @@ public class OpenSslInteropTests
         Assert.Equal("cba", echo);
     }
 
-    [Fact]
+    [PeerFact("openssl")]
     public async Task OurClient_WithoutACertificate_AgainstOpenSslServerRequiringOne_ClosesWithClientCertificateRequired()
     {
         string cert = Pki.Write("server-cert.pem", Pki.Server.CertificatePem);
@@ -155,7 +155,7 @@ public class OpenSslInteropTests
         Assert.Equal(TlsHandshakeError.ClientCertificateRequired, reason.TlsError());
     }
 
-    [Fact]
+    [PeerFact("openssl")]
     public async Task OurClient_AgainstOpenSslServerWithAnUntrustedCertificate_ClosesWithUntrustedCertificate()
     {
         var stranger = Pki.Issue("localhost", issuer: Pki.OtherRoot);

@@ -70,7 +70,7 @@ public class SerialPtyTests
         else Assert.Equal(c.Payloads, got);
     }
 
-    [Theory]
+    [PeerTheory("socat")]
     [MemberData(nameof(Framings))]
     public async Task EveryFraming_WorksInBothDirections(string framing)
     {
@@ -85,7 +85,7 @@ public class SerialPtyTests
         await SendAndReceive(c, b, a, $"{framing}: B to A");
     }
 
-    [Fact]
+    [PeerFact("socat")]
     public async Task OneMebibyte_ArrivesIntact_BothWaysAtOnce()
     {
         const int size = 1024 * 1024;
@@ -113,7 +113,7 @@ public class SerialPtyTests
             .Select(all => all.ToArray())
             .First(what);
 
-    [Fact]
+    [PeerFact("socat")]
     public async Task DeviceVanishingMidStream_ClosesWithDeviceLost_AndThePortReopensWhenItReturns()
     {
         await using var pty = await SocatPair.CreateAsync();
@@ -155,7 +155,7 @@ public class SerialPtyTests
         await after;
     }
 
-    [Fact]
+    [PeerFact("socat")]
     public async Task AbsentDevice_IsOpenedOnceItAppears()
     {
         await using var pty = await SocatPair.CreateAsync();
@@ -173,7 +173,7 @@ public class SerialPtyTests
         Assert.Equal(pty.A, session.RemoteEndPoint?.ToString());
     }
 
-    [Fact]
+    [PeerFact("socat")]
     public async Task LineSettings_ReachThePort()
     {
         await using var pty = await SocatPair.CreateAsync();
@@ -193,7 +193,7 @@ public class SerialPtyTests
         Assert.Equal("serial", session.Transport);
     }
 
-    [Fact]
+    [PeerFact("socat")]
     public async Task Disconnect_ClosesThePort_WithLocalClose_AndDoesNotReopen()
     {
         await using var pty = await SocatPair.CreateAsync();
@@ -209,7 +209,7 @@ public class SerialPtyTests
         Assert.False(((StreamSession)session).TransportLayer is SerialTransport { Port.IsOpen: true });
     }
 
-    [Fact]
+    [PeerFact("socat")]
     public async Task RateLimits_ApplyToSerialSessions()
     {
         // Rate limiting lives in the session core: a serial session gets it without code of its own.
