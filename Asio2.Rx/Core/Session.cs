@@ -170,7 +170,12 @@ public abstract partial class Session : IDisposable
     /// </summary>
     internal void Shutdown(CloseReason reason, bool graceful)
     {
-        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null) return;
+        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null)
+        {
+            // The first reason stands, but an abort cuts a drain in progress short (a host past its shutdown timeout).
+            if (!graceful) CloseTransportOnce(abortive: true);
+            return;
+        }
         if (Logger.IsEnabled(LogLevel.Debug)) Logger.LogDebug("{Session} closing: {Reason}", this, reason);
         _silenceTimer?.Dispose();
         long drainTo = _sendQueue.Seal();
