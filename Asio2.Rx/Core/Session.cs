@@ -136,7 +136,7 @@ public abstract partial class Session : IDisposable
     /// <summary>Starts the transport's I/O. Owners call this right after announcing the session.</summary>
     internal void Start()
     {
-        Asio2Metrics.SessionOpened(Transport);
+        Asio2Diagnostics.SessionOpened(this);
         if (Settings.SilenceTimeout is { } timeout) ArmSilenceTimer(timeout);
         StartTransport();
     }
@@ -232,7 +232,7 @@ public abstract partial class Session : IDisposable
         var reason = _closeReason!;
         _sendQueue.Fail(reason);
         ReleaseReader();
-        Asio2Metrics.SessionClosed(Transport, reason.Kind);
+        Asio2Diagnostics.SessionClosed(this, reason);
         if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort)
             && Logger.IsEnabled(LogLevel.Information))
         {
