@@ -12,6 +12,7 @@ public abstract partial class Session
     [ThreadStatic] private static Session? t_delivering;
 
     private long _pendingReceiveBytes;
+    private bool _faulted; // a subscriber threw: deliver nothing more (touched only on the scheduler)
     private TaskCompletionSource? _resumeReading;
 
     internal static bool IsDelivering(Session session) => ReferenceEquals(t_delivering, session);
@@ -95,7 +96,7 @@ public abstract partial class Session
     {
         try
         {
-            if (_finished) return; // the session completed; frames read after that are dropped
+            if (_finished || _faulted) return; // the session completed (or a subscriber broke it); frames read after that are dropped
             var previous = t_delivering;
             t_delivering = this;
             int delivered = 0;
@@ -110,7 +111,7 @@ public abstract partial class Session
                 else
                 {
                     var bounds = batch.Bounds;
-                    for (int i = 0; i < batch.Count; i++)
+                    for (int i = 0; i < batch.Count && !_faulted; i++)
                     {
                         _frames.OnNext(new Frame(this, new ReadOnlyMemory<byte>(data, bounds[2 * i], bounds[2 * i + 1]), batch.Kind));
                         delivered++;
@@ -137,9 +138,11 @@ public abstract partial class Session
         }
     }
 
-    /// <summary>A subscriber threw: close this session only (invariant 9), log and count.</summary>
-    private void OnUserCodeFault(Exception ex)
+    /// <summary>A subscriber threw: close this session only (invariant 9), log and count. The rest of the batch
+    /// being delivered is dropped. On the scheduler.</summary>
+    internal void OnUserCodeFault(Exception ex)
     {
+        _faulted = true;
         Asio2Metrics.UserCodeFault(Transport);
         Logger.LogError(ex, "{Session} a subscriber threw; closing this session only", this);
         Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
