@@ -12,6 +12,7 @@ namespace Asio2.Rx;
 /// A header that does not decode (flag other than 00/01, truncated, a name longer than the message, a type byte
 /// other than <c>'q'</c>/<c>'p'</c>) closes the connection, as asio2 does. Arguments that do not fit are answered with
 /// invalid_argument (5), also when bytes are left over; unlike asio2, the function is not run first in that case.
+/// Errors asio2 has no code for (a handler exception, a result too large to send) go out as unspecified_error (11).
 /// </remarks>
 internal sealed class Asio2RpcWire(int maxDepth) : RpcWire
 {
