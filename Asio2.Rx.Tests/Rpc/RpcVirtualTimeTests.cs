@@ -106,6 +106,30 @@ public sealed class RpcVirtualTimeTests
     }
 
     [Fact]
+    public void MaxConcurrentCalls_ParksFurtherRequests_UntilARunningCallFinishes()
+    {
+        var gates = new List<TaskCompletionSource<int>>();
+        var (caller, callee, _, scheduler) = NewPair((b, _) => b.Bind("slow", () =>
+        {
+            var gate = new TaskCompletionSource<int>(); // continuations run inline on SetResult: no thread pool in virtual time
+            gates.Add(gate);
+            return gate.Task;
+        }), new RpcOptions { MaxConcurrentCalls = 2, DefaultTimeout = null });
+        var observers = Enumerable.Range(0, 5).Select(_ => scheduler.CreateObserver<int>()).ToList();
+        foreach (var o in observers) caller.Call<int>("slow").Subscribe(o);
+        scheduler.AdvanceTo(100);
+        Assert.Equal(2, callee.RunningCalls);
+        Assert.Equal(2, gates.Count);
+
+        gates[0].SetResult(7);
+        scheduler.AdvanceTo(200);
+
+        Assert.Equal(7, observers[0].Messages[0].Value.Value);
+        Assert.Equal(3, gates.Count); // the third request ran once a slot was free
+        Assert.Equal(2, callee.RunningCalls);
+    }
+
+    [Fact]
     public void OutOfOrderResponses_AreMatchedToTheirCalls()
     {
         var (caller, _, _, scheduler) = NewPair((b, s) => b.Bind("after", (int seconds) => Observable.Timer(TimeSpan.FromSeconds(seconds), s).Select(_ => seconds * 10)));

@@ -21,7 +21,7 @@ public static class SessionRequests
     /// session closes, pending requests fail with <see cref="RpcException"/> of kind <see cref="RpcErrorKind.ConnectionLost"/>.
     /// Requests sharing one <paramref name="incomingId"/> delegate share one matcher per session; use the same delegate
     /// (a static lambda or a field) for all of them. <paramref name="incomingId"/> runs on the session's scheduler for every
-    /// frame and returns null for frames that are not replies. Subscribe before the reply can arrive: the matcher starts
+    /// frame and returns null (for value-type ids: a value no request uses) for frames that are not replies. Subscribe before the reply can arrive: the matcher starts
     /// listening at the first request.
     /// </remarks>
     /// <exception cref="InvalidOperationException">(On subscription) a request with the same id is already pending.</exception>
