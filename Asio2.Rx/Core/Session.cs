@@ -98,6 +98,10 @@ public abstract partial class Session : IDisposable
     /// <summary>Sends the bytes as one frame (with the framing's header, if it has one). Thread-safe, ordered and non-blocking.</summary>
     public SendResult Send(ReadOnlySpan<byte> data) => _sendQueue.Enqueue(data);
 
+    /// <summary>Sends the bytes as one message of <paramref name="kind"/>. Message transports that carry a kind
+    /// (WebSocket) send it; the others send the bytes as <see cref="Send(ReadOnlySpan{byte})"/> does.</summary>
+    public SendResult Send(ReadOnlySpan<byte> data, FrameKind kind) => _sendQueue.Enqueue(data, kind);
+
     /// <summary>Sends the bytes as one frame. The bytes are copied before this returns.</summary>
     public SendResult Send(ReadOnlyMemory<byte> data) => _sendQueue.Enqueue(data.Span);
 
@@ -126,6 +130,22 @@ public abstract partial class Session : IDisposable
 
     /// <summary>Same as <see cref="Close"/>.</summary>
     public void Dispose() => Close();
+
+    /// <summary>
+    /// Hands the connection over to a new owner (an HTTP <c>Upgrade</c>, a STARTTLS-style switch, a protocol sniffer):
+    /// reading stops after the current frame (frames after it in the same read are not delivered; their bytes go into
+    /// <see cref="DetachedConnection.Buffered"/>), queued sends are written, then the session closes with
+    /// <see cref="CloseKind.Upgraded"/> without closing the connection, and the task completes with it.
+    /// </summary>
+    /// <remarks>Call it from a <see cref="Frames"/> handler, or while reading is held (<see cref="HoldReading"/>);
+    /// otherwise the hand-over waits for the read in progress, whose bytes all go into
+    /// <see cref="DetachedConnection.Buffered"/>. Fails if the session closes first (or the drain timeout passes).</remarks>
+    /// <exception cref="NotSupportedException">The session is not over a byte stream (UDP, KCP).</exception>
+    /// <exception cref="InvalidOperationException">The session is already being detached.</exception>
+    public Task<DetachedConnection> DetachAsync() => DetachCoreAsync();
+
+    private protected virtual Task<DetachedConnection> DetachCoreAsync() =>
+        throw new NotSupportedException($"A {Transport} session cannot be detached: it is not over a byte stream.");
 
     /// <inheritdoc/>
     public override string ToString() => $"{Transport} session {Id} {RemoteEndPoint}";
@@ -228,7 +248,7 @@ public abstract partial class Session : IDisposable
         _sendQueue.Fail(reason);
         ReleaseReader();
         Asio2Metrics.SessionClosed(Transport, reason.Kind);
-        if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort)
+        if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort or CloseKind.Upgraded)
             && Logger.IsEnabled(LogLevel.Information))
         {
             Logger.LogInformation(reason.Exception, "{Session} closed: {Reason}", this, reason);
