@@ -104,7 +104,7 @@ public abstract partial class Session
                 var data = batch.Data;
                 if (batch.Bounds is null)
                 {
-                    _frames.OnNext(new Frame(this, data));
+                    _frames.OnNext(new Frame(this, data, batch.Kind));
                     delivered = 1;
                 }
                 else
@@ -112,7 +112,7 @@ public abstract partial class Session
                     var bounds = batch.Bounds;
                     for (int i = 0; i < batch.Count; i++)
                     {
-                        _frames.OnNext(new Frame(this, new ReadOnlyMemory<byte>(data, bounds[2 * i], bounds[2 * i + 1])));
+                        _frames.OnNext(new Frame(this, new ReadOnlyMemory<byte>(data, bounds[2 * i], bounds[2 * i + 1]), batch.Kind));
                         delivered++;
                     }
                 }
@@ -165,6 +165,9 @@ internal sealed class FrameBatch
     public int[]? Bounds { get; private set; }
     public int Count { get; }
     public int Bytes => Data.Length;
+
+    /// <summary>The kind of every frame of the batch (message transports that carry one set it).</summary>
+    public FrameKind Kind { get; init; }
 
     public void Release()
     {

@@ -98,6 +98,10 @@ public abstract partial class Session : IDisposable
     /// <summary>Sends the bytes as one frame (with the framing's header, if it has one). Thread-safe, ordered and non-blocking.</summary>
     public SendResult Send(ReadOnlySpan<byte> data) => _sendQueue.Enqueue(data);
 
+    /// <summary>Sends the bytes as one message of <paramref name="kind"/>. Message transports that carry a kind
+    /// (WebSocket) send it; the others send the bytes as <see cref="Send(ReadOnlySpan{byte})"/> does.</summary>
+    public SendResult Send(ReadOnlySpan<byte> data, FrameKind kind) => _sendQueue.Enqueue(data, kind);
+
     /// <summary>Sends the bytes as one frame. The bytes are copied before this returns.</summary>
     public SendResult Send(ReadOnlyMemory<byte> data) => _sendQueue.Enqueue(data.Span);
 
