@@ -1,19 +1,11 @@
-using System.Buffers;
 using System.Buffers.Text;
 using System.Reactive.Linq;
-using System.Reactive.Threading.Tasks;
 using System.Text;
 
 namespace Asio2.Rx;
 
 internal sealed partial class HttpConnection
 {
-    /// <summary>Bytes of one response body allowed in the send queue ahead of the socket: enough to keep the socket
-    /// busy, small enough that a 1 GiB file costs this much memory, not a gigabyte.</summary>
-    internal const int BodyWindow = 256 * 1024;
-
-    private const int PieceSize = 64 * 1024;
-
     private byte[] _head = new byte[512];
 
     private static bool IsBodiless(HttpContext context) =>
@@ -72,72 +64,22 @@ internal sealed partial class HttpConnection
         if (body is ResponseBody.StreamBody s) s.Stream.Dispose();
     }
 
+    /// <summary>Streams a body through the session's <c>SendAsync</c>, which reads it as the send queue drains.</summary>
     private async Task CopyStreamAsync(Stream stream, long? length, bool chunked)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(PieceSize + 32);
-        try
-        {
-            await using var owned = stream.ConfigureAwait(false);
-            long left = length ?? long.MaxValue;
-            while (left > 0)
-            {
-                int offset = chunked ? 10 : 0; // room for a chunk-size line
-                int n = await stream.ReadAsync(buffer.AsMemory(offset, (int)Math.Min(PieceSize, left))).ConfigureAwait(false);
-                if (n == 0) break;
-                left -= n;
-                await SendPieceAsync(buffer, offset, n, chunked).ConfigureAwait(false);
-            }
-            if (length is { } l && left > 0) throw new IOException($"the body stream ended {left} bytes short of its length {l}");
-            if (chunked) _ = _session.Send("0\r\n\r\n"u8);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        Stream body = chunked ? new ChunkedEncodingStream(stream) : length is { } l ? new LengthLimitedStream(stream, l) : stream;
+        await using (body.ConfigureAwait(false))
+            await _session.SendAsync(body).ConfigureAwait(false);
     }
 
-    private async Task SendChunksAsync(IObservable<ReadOnlyMemory<byte>> source, bool chunked)
+    private Task SendChunksAsync(IObservable<ReadOnlyMemory<byte>> source, bool chunked)
     {
-        // Pieces are sent as they come: an observable cannot be slowed, so a fast source is bounded by the send
-        // queue's own limit and policy.
-        await source.Do(piece =>
+        if (!chunked) return _session.SendAsync(source.Where(p => !p.IsEmpty));
+        var encoded = source.Where(p => !p.IsEmpty).SelectMany(piece => new[]
         {
-            if (piece.IsEmpty) return;
-            if (!chunked)
-            {
-                _session.Send(piece.Span);
-                return;
-            }
-            Span<byte> size = stackalloc byte[12];
-            Utf8Formatter.TryFormat(piece.Length, size, out int w, new StandardFormat('X'));
-            size[w++] = (byte)'\r';
-            size[w++] = (byte)'\n';
-            _session.Send(size[..w]);
-            _session.Send(piece.Span);
-            _session.Send("\r\n"u8);
-        }).DefaultIfEmpty().ToTask().ConfigureAwait(false);
-        if (chunked) _ = _session.Send("0\r\n\r\n"u8);
-    }
-
-    /// <summary>Queues one piece of a body (as a chunk when <paramref name="chunked"/>; buffer[offset - 10..offset]
-    /// is free for its size line), waiting while the queue holds more than <see cref="BodyWindow"/>.</summary>
-    private Task SendPieceAsync(byte[] buffer, int offset, int n, bool chunked)
-    {
-        int start = offset, end = offset + n;
-        if (chunked)
-        {
-            Span<byte> size = stackalloc byte[10];
-            Utf8Formatter.TryFormat(n, size, out int w, new StandardFormat('X'));
-            size[w++] = (byte)'\r';
-            size[w++] = (byte)'\n';
-            start = offset - w;
-            size[..w].CopyTo(buffer.AsSpan(start));
-            buffer[end++] = (byte)'\r';
-            buffer[end++] = (byte)'\n';
-        }
-        var sent = _session.Send(buffer.AsSpan(start, end - start));
-        if (sent.IsRejected) return sent.AsTask();
-        return _session.QueuedSendBytes > BodyWindow ? sent.AsTask() : Task.CompletedTask;
+            (ReadOnlyMemory<byte>)Encoding.ASCII.GetBytes($"{piece.Length:X}\r\n"), piece, "\r\n"u8.ToArray(),
+        }).Concat(Observable.Return((ReadOnlyMemory<byte>)"0\r\n\r\n"u8.ToArray()));
+        return _session.SendAsync(encoded);
     }
 
     /// <summary>An empty-bodied error response, then the connection closes.</summary>

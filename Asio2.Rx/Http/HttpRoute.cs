@@ -2,8 +2,9 @@ namespace Asio2.Rx;
 
 /// <summary>
 /// A before/after hook (asio2's AOP): <see cref="Before"/> runs before the handler and may answer and stop the chain by
-/// returning false; <see cref="After"/> runs when the response is committed, before it is written, and may change its
-/// status and headers (returning false skips the hooks after it). Both run on the connection's scheduler.
+/// returning false; <see cref="After"/> runs when the response is committed (a short-circuited one too), before it is
+/// written, and may change its status and headers (returning false skips the hooks after it). Both run on the
+/// connection's scheduler.
 /// </summary>
 public interface IHttpHook
 {
