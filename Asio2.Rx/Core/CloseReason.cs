@@ -37,6 +37,8 @@ public enum CloseKind
     DeviceLost,
     /// <summary>An I/O error that fits no other kind; see <see cref="CloseReason.Exception"/>.</summary>
     Error,
+    /// <summary>The session was detached (<c>DetachAsync</c>): its connection was handed over to a new owner, open.</summary>
+    Upgraded,
 }
 
 /// <summary>
@@ -49,8 +51,8 @@ public enum CloseKind
 /// <param name="Code">The protocol's close code (WebSocket 1000-4999), sent or received; null when the protocol has none.</param>
 public sealed record CloseReason(CloseKind Kind, Exception? Exception = null, string? Message = null, int? Code = null)
 {
-    /// <summary>True when the close was asked for by this side (<see cref="CloseKind.LocalClose"/>, <see cref="CloseKind.LocalAbort"/>, <see cref="CloseKind.Stopped"/>).</summary>
-    public bool IsLocal => Kind is CloseKind.LocalClose or CloseKind.LocalAbort or CloseKind.Stopped;
+    /// <summary>True when the close was asked for by this side (<see cref="CloseKind.LocalClose"/>, <see cref="CloseKind.LocalAbort"/>, <see cref="CloseKind.Stopped"/>, <see cref="CloseKind.Upgraded"/>).</summary>
+    public bool IsLocal => Kind is CloseKind.LocalClose or CloseKind.LocalAbort or CloseKind.Stopped or CloseKind.Upgraded;
 
     /// <inheritdoc/>
     public override string ToString()
