@@ -62,16 +62,7 @@ internal sealed class TcpEcho : IBenchmark
     private static async Task<int> OrchestrateAsync(PerfArgs args)
     {
         bool pin = !args.Flag("no-pin") && RoleProcess.CanPin;
-        var serverEnv = new Dictionary<string, string?>(StringComparer.Ordinal)
-        {
-            ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = args.Flag("inline-completions") ? "1" : null,
-        };
-        foreach (var kv in args.String("server-env", "").Split(',', StringSplitOptions.RemoveEmptyEntries))
-        {
-            int eq = kv.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0) throw new ArgumentException($"--server-env wants KEY=VALUE, got '{kv}'");
-            serverEnv[kv[..eq]] = kv[(eq + 1)..];
-        }
+        var serverEnv = RoleProcess.ServerEnvironment(args);
         var impls = args.String("impls", string.Join(",", EchoServerRole.Impls)).Split(',', StringSplitOptions.RemoveEmptyEntries);
         if (impls.FirstOrDefault(i => !EchoServerRole.Impls.Contains(i)) is { } unknown)
             throw new ArgumentException($"unknown impl '{unknown}'; known: {string.Join(",", EchoServerRole.Impls)}");
@@ -86,7 +77,7 @@ internal sealed class TcpEcho : IBenchmark
                           $"{c.ServerWarmup} s warm-up per server, then per point {c.Warmup} s warm-up + {c.Seconds} s counted, {c.Pairs} rounds of {string.Join(" ", c.Impls)} (order reversed every other round)");
         Console.WriteLine($"  servers: cpu {(c.ServerCpu?.ToString(CultureInfo.InvariantCulture) ?? "unpinned")}, inline completions {(c.Inline ? "on" : "off")}, " +
                           $"Asio2.Rx scheduler={c.Scheduler}, receive buffer {c.Buffer} B" +
-                          (c.ServerEnv.Count > 1 ? ", env " + string.Join(" ", c.ServerEnv.Where(e => e.Value is not null).Select(e => $"{e.Key}={e.Value}")) : ""));
+                          (c.ServerEnv.Count > 1 ? ", env " + RoleProcess.Describe(c.ServerEnv) : ""));
         Console.WriteLine($"  load:    cpu {(c.LoadCpu?.ToString(CultureInfo.InvariantCulture) ?? "unpinned")}, inline completions {(c.LoadInline ? "on" : "off")}");
         Console.WriteLine($"  machine: {MachineInfo.Describe()}, commit {MachineInfo.GitCommit()}");
 

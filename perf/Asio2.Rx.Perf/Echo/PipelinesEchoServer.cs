@@ -46,7 +46,9 @@ internal sealed class PipelinesEchoServer : IAsyncDisposable
         var stream = new NetworkStream(socket, ownsSocket: true);
         // The same receive buffer size as the other servers; the pool is the shared one, as in most code.
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: _bufferSize, minimumReadSize: Math.Min(1024, _bufferSize)));
-        var writer = PipeWriter.Create(stream);
+        // Segments as large as a read: the echo of one read then goes out in one write. (With the default 4 KiB
+        // segments a flush writes segment by segment: 1 KiB messages cost a send per four of them.)
+        var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: _bufferSize));
         try
         {
             while (true)
