@@ -203,11 +203,7 @@ public abstract partial class Session : IDisposable
             return;
         }
         // Drain: close when everything queued has been written, or abort when the drain timeout passes first.
-        var timer = Scheduler.Schedule(this, Settings.DrainTimeout, static (_, s) =>
-        {
-            s.CloseTransportOnce(abortive: true);
-            return Disposable.Empty;
-        });
+        var timer = DetachedTimer.Schedule(Scheduler, Settings.DrainTimeout, this, static s => s.CloseTransportOnce(abortive: true));
         _sendQueue.WhenDrained(drainTo, s =>
         {
             timer.Dispose();
@@ -251,7 +247,12 @@ public abstract partial class Session : IDisposable
         _sendQueue.Fail(reason);
         ReleaseReader();
         if (Interlocked.Exchange(ref _metricsState, 2) == 1) Asio2Metrics.SessionClosed(Transport, reason.Kind);
-        if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort or CloseKind.Upgraded)
+        if (reason.Kind == CloseKind.Error)
+        {
+            // An error no other kind explains is unexpected (a bug here or in the platform): with its stack, at Warning.
+            Logger.LogWarning(reason.Exception, "{Session} closed by an unexpected error: {Reason}", this, reason);
+        }
+        else if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort or CloseKind.Upgraded)
             && Logger.IsEnabled(LogLevel.Information))
         {
             Logger.LogInformation(reason.Exception, "{Session} closed: {Reason}", this, reason);
@@ -279,16 +280,17 @@ public abstract partial class Session : IDisposable
 
     private void ArmSilenceTimer(TimeSpan timeout)
     {
-        _silenceTimer = Scheduler.Schedule(this, timeout, static (_, s) =>
+        _silenceTimer = DetachedTimer.Schedule(Scheduler, timeout, this, static s =>
         {
-            if (!s.IsOpen) return Disposable.Empty;
+            if (!s.IsOpen) return;
             var timeout = s.Settings.SilenceTimeout!.Value;
             var idle = s.Scheduler.Now - s.LastActivity;
             if (idle >= timeout)
                 s.Shutdown(new CloseReason(CloseKind.SilenceTimeout, null, $"nothing received for {idle.TotalMilliseconds:0} ms"), graceful: false);
             else
                 s.ArmSilenceTimer(timeout - idle);
-            return Disposable.Empty;
         });
+        // Closed meanwhile (a Sessions handler may close a session before it starts): Shutdown disposed the old one.
+        if (!IsOpen) _silenceTimer.Dispose();
     }
 }
