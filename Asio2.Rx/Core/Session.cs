@@ -53,9 +53,9 @@ public abstract partial class Session : IDisposable
         _sendQueue = new SendQueue(this);
     }
 
-    private protected SessionSettings Settings { get; }
+    internal SessionSettings Settings { get; }
 
-    private protected ILogger Logger { get; }
+    internal ILogger Logger { get; }
 
     /// <summary>A process-wide unique, increasing id.</summary>
     public long Id { get; }
