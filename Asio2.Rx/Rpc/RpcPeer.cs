@@ -30,7 +30,8 @@ public sealed partial class RpcPeer
     private readonly MessagePackRpcWire? _messagePack;
     private readonly object _gate = new();
     private readonly Dictionary<ulong, PendingCall> _pending = new();
-    private readonly int _maxMessageSize;
+    private readonly int _maxFrameSize;
+    private readonly int _largeMessage;
     private ulong _lastId;
     private RpcException? _closed;
 
@@ -41,9 +42,8 @@ public sealed partial class RpcPeer
         _settings = bindings.Settings;
         _wire = _settings.Wire;
         _messagePack = _wire as MessagePackRpcWire;
-        // A message longer than the frame limit would close the peer's side; one longer than the whole send queue would
-        // close ours (queue overflow). Either is refused as PayloadTooLarge instead.
-        _maxMessageSize = Math.Min(session.Settings.Framing.MaxFrameSize, session.Settings.MaxSendQueueBytes);
+        _maxFrameSize = session.Settings.Framing.MaxFrameSize;
+        _largeMessage = session.Settings.MaxSendQueueBytes / 4;
         session.Frames.Subscribe(OnFrame);
         session.Closed.Subscribe(OnClosed);
     }
@@ -245,7 +245,9 @@ public sealed partial class RpcPeer
     }
 
     /// <summary>Encodes one message and sends it as one frame. Messages over the framing's limit are refused here, also
-    /// for framings without a header (the MessagePack-object framing), where the peer would close on them.</summary>
+    /// for framings without a header (the MessagePack-object framing), where the peer would close on them. Large
+    /// messages go through <see cref="Session.SendAsync(ReadOnlyMemory{byte}, CancellationToken)"/>, which waits for room
+    /// in the send queue instead of overflowing it.</summary>
     private SendResult Send<TState>(Action<IBufferWriter<byte>, TState> write, TState state)
     {
         var buffer = t_buffer ?? new ArrayBufferWriter<byte>(256);
@@ -254,15 +256,25 @@ public sealed partial class RpcPeer
         {
             buffer.ResetWrittenCount();
             write(buffer, state);
-            if (buffer.WrittenCount > _maxMessageSize)
+            if (buffer.WrittenCount > _maxFrameSize)
                 return SendResult.Failed(new SendRejectedException(SendRejection.TooLarge,
-                    $"a message of {buffer.WrittenCount} bytes exceeds what the session can carry ({_maxMessageSize} bytes: the frame limit or the send-queue bound)"));
-            return Session.Send(buffer.WrittenSpan);
+                    $"a message of {buffer.WrittenCount} bytes exceeds the maximum frame size {_maxFrameSize}"));
+            if (buffer.WrittenCount <= _largeMessage) return Session.Send(buffer.WrittenSpan);
+            SendLarge(buffer.WrittenSpan.ToArray());
+            return default;
         }
         finally
         {
             if (buffer.Capacity <= 64 * 1024) t_buffer = buffer; // do not keep a 10 MiB buffer per thread
         }
+    }
+
+    private void SendLarge(byte[] message)
+    {
+        var sending = Session.SendAsync(message);
+        if (sending.IsCompletedSuccessfully) return;
+        // A failure here means the session is closing: its calls fail through OnClosed, so only observe it.
+        _ = sending.AsTask().ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
     }
 
     /// <summary>One call this side made, waiting for its response (or, streamed, for items and the final response).</summary>
