@@ -148,25 +148,13 @@ public sealed partial class RpcPeer
             if (TryRemove(call.Id, call)) call.Fail(ToRpcException(sent, method));
             return;
         }
-        if (!call.Streamed && _settings.DefaultTimeout is { } timeout)
-        {
-            call.SetTimer(Session.Scheduler.Schedule((peer: this, call), timeout, static (_, st) =>
-            {
-                if (st.peer.TryRemove(st.call.Id, st.call))
-                {
-                    st.peer.SendCancel(st.call.Id);
-                    st.call.Fail(new RpcException(RpcErrorKind.Timeout, $"no response within {st.peer._settings.DefaultTimeout!.Value.TotalMilliseconds:0} ms"));
-                }
-                return Disposable.Empty;
-            }));
-        }
+        if (!call.Streamed && _settings.DefaultTimeout is { } timeout) StartTimeout(call, timeout);
     }
 
     /// <summary>The caller unsubscribed: forget the call and tell the peer.</summary>
     private void Abandon(PendingCall call)
     {
         if (!TryRemove(call.Id, call)) return;
-        call.DisposeTimer();
         SendCancel(call.Id);
     }
 
@@ -182,6 +170,7 @@ public sealed partial class RpcPeer
         {
             if (!_pending.TryGetValue(id, out var found) || !ReferenceEquals(found, call)) return false;
             _pending.Remove(id);
+            Done(call);
             return true;
         }
     }
@@ -191,7 +180,11 @@ public sealed partial class RpcPeer
         lock (_gate)
         {
             if (!_pending.TryGetValue(id, out var call)) return null;
-            if (remove) _pending.Remove(id);
+            if (remove)
+            {
+                _pending.Remove(id);
+                Done(call);
+            }
             return call;
         }
     }
@@ -200,7 +193,6 @@ public sealed partial class RpcPeer
     {
         // A response nobody waits for (timed out, cancelled, or made up) is dropped, as asio2 does.
         if (Take(response.Id, remove: true) is not { } call) return;
-        call.DisposeTimer();
         if (response.HasError)
         {
             call.Fail(_wire.DecodeError(response));
@@ -224,12 +216,9 @@ public sealed partial class RpcPeer
             _closed = error;
             calls = [.. _pending.Values];
             _pending.Clear();
+            _deadlines.Clear();
         }
-        foreach (var call in calls)
-        {
-            call.DisposeTimer();
-            call.Fail(error);
-        }
+        foreach (var call in calls) call.Fail(error);
         StopIncoming();
     }
 
@@ -278,31 +267,26 @@ public sealed partial class RpcPeer
     }
 
     /// <summary>One call this side made, waiting for its response (or, streamed, for items and the final response).</summary>
-    private abstract class PendingCall(bool streamed)
+    private abstract class PendingCall(RpcPeer peer, bool streamed) : IDisposable
     {
-        private static readonly IDisposable s_done = Disposable.Empty;
-        private IDisposable? _timer;
-
         public ulong Id { get; set; }
         public bool Streamed => streamed;
 
-        public void SetTimer(IDisposable timer)
-        {
-            if (Interlocked.CompareExchange(ref _timer, timer, null) is not null) timer.Dispose();
-        }
+        /// <summary>Removed from the pending table (answered, failed, abandoned). Under the peer's lock.</summary>
+        public bool IsDone { get; set; }
 
-        public void DisposeTimer()
-        {
-            var timer = Interlocked.Exchange(ref _timer, s_done);
-            if (!ReferenceEquals(timer, s_done)) timer?.Dispose();
-        }
+        /// <summary>When the default timeout fails the call (scheduler ticks).</summary>
+        public long Deadline { get; set; }
+
+        /// <summary>The subscription to the call: disposing it before the response forgets the call.</summary>
+        public void Dispose() => peer.Abandon(this);
 
         public abstract void Complete(RpcPeer peer, in RpcMessage response);
         public abstract void Item(RpcPeer peer, ReadOnlyMemory<byte> item);
         public abstract void Fail(RpcException error);
     }
 
-    private sealed class PendingCall<T>(IObserver<T> observer, bool streamed) : PendingCall(streamed)
+    private sealed class PendingCall<T>(RpcPeer peer, IObserver<T> observer, bool streamed) : PendingCall(peer, streamed)
     {
         private int _sinceAck;
 
@@ -363,9 +347,9 @@ public sealed partial class RpcPeer
         public IDisposable Subscribe(IObserver<T> observer)
         {
             ArgumentNullException.ThrowIfNull(observer);
-            var call = new PendingCall<T>(observer, streamed);
+            var call = new PendingCall<T>(peer, observer, streamed);
             peer.Start(call, method, args);
-            return Disposable.Create((peer, call), static st => st.peer.Abandon(st.call));
+            return call;
         }
     }
 }
