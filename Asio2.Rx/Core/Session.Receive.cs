@@ -23,6 +23,7 @@ public abstract partial class Session
     // Touched only on the scheduler.
     private Queue<FrameBatch>? _undelivered;
     private int _nextFrame;
+    private bool _faulted; // a subscriber threw: deliver nothing more (touched only on the scheduler)
 
     internal static bool IsDelivering(Session session) => ReferenceEquals(t_delivering, session);
 
@@ -97,11 +98,14 @@ public abstract partial class Session
 
     private void Deliver(FrameBatch batch)
     {
-        if (_finished || _deliveryStopped)
+        if (_finished || _faulted)
         {
-            // The session completed (frames read after that are dropped) or was handed over (the bytes are kept).
-            if (_finished) Done(batch);
-            else (_undelivered ??= new()).Enqueue(batch);
+            Done(batch); // the session completed, or a subscriber broke it: frames read after that are dropped
+            return;
+        }
+        if (_deliveryStopped)
+        {
+            (_undelivered ??= new()).Enqueue(batch); // handed over: the bytes go to the new owner
             return;
         }
         if (_undelivered is { Count: > 0 } waiting)
@@ -123,7 +127,7 @@ public abstract partial class Session
         {
             for (; next < batch.Count; next++)
             {
-                if (IsReadingHeld || _deliveryStopped) break;
+                if (IsReadingHeld || _deliveryStopped || _faulted) break;
                 _frames.OnNext(batch.FrameAt(next));
             }
         }
@@ -141,7 +145,7 @@ public abstract partial class Session
         }
         Count(next - first);
         _sendQueue.FlushDeferred();
-        if (next < batch.Count && !_finished)
+        if (next < batch.Count && !_finished && !_faulted)
         {
             _nextFrame = next;
             return false;
@@ -242,9 +246,11 @@ public abstract partial class Session
         _readLimit?.Close();
     }
 
-    /// <summary>A subscriber threw: close this session only (invariant 9), log and count.</summary>
+    /// <summary>A subscriber threw: close this session only (invariant 9), log and count. The rest of the batch
+    /// being delivered is dropped. On the scheduler.</summary>
     internal void OnUserCodeFault(Exception ex)
     {
+        _faulted = true;
         Asio2Metrics.UserCodeFault(Transport);
         Logger.LogError(ex, "{Session} a subscriber threw; closing this session only", this);
         Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);

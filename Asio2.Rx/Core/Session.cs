@@ -38,6 +38,7 @@ public abstract partial class Session : IDisposable
     private long _bytesReceived;
     private long _framesReceived;
     private IDisposable? _silenceTimer;
+    private int _metricsState; // 0 new, 1 counted open, 2 finished
 
     private protected Session(SessionSettings settings, IScheduler scheduler)
     {
@@ -156,7 +157,9 @@ public abstract partial class Session : IDisposable
     /// <summary>Starts the transport's I/O. Owners call this right after announcing the session.</summary>
     internal void Start()
     {
-        Asio2Metrics.SessionOpened(Transport);
+        // Counted open only if it has not finished already (a stop can close a session before it starts), so the
+        // active-sessions gauge never goes below zero.
+        if (Interlocked.CompareExchange(ref _metricsState, 1, 0) == 0) Asio2Metrics.SessionOpened(Transport);
         if (Settings.SilenceTimeout is { } timeout) ArmSilenceTimer(timeout);
         StartTransport();
     }
@@ -247,7 +250,7 @@ public abstract partial class Session : IDisposable
         var reason = _closeReason!;
         _sendQueue.Fail(reason);
         ReleaseReader();
-        Asio2Metrics.SessionClosed(Transport, reason.Kind);
+        if (Interlocked.Exchange(ref _metricsState, 2) == 1) Asio2Metrics.SessionClosed(Transport, reason.Kind);
         if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort or CloseKind.Upgraded)
             && Logger.IsEnabled(LogLevel.Information))
         {

@@ -137,10 +137,13 @@ public sealed class TcpServer : SessionServer
 
     private async Task StopCoreAsync()
     {
+        // Every session starts closing before this returns its task (a Dispose under a TestScheduler finds their
+        // closes queued); a connection the accept loop is still setting up is refused once stopping is set.
+        var sessions = Registry.StopSessionsAsync();
         _stopping.Cancel();
         _listener?.Dispose();
         await _acceptLoop.ConfigureAwait(false);
-        await Registry.StopSessionsAsync().ConfigureAwait(false);
+        await sessions.ConfigureAwait(false);
         Registry.Complete();
     }
 }
