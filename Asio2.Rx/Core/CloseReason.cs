@@ -31,6 +31,8 @@ public enum CloseKind
     HandshakeFailed,
     /// <summary>A security handshake (TLS, KCP) did not finish within its timeout.</summary>
     HandshakeTimeout,
+    /// <summary>The peer did not answer a keep-alive probe (a WebSocket ping) in time: a half-open connection.</summary>
+    KeepAliveTimeout,
     /// <summary>A reliable-UDP link stopped acknowledging (KCP dead link).</summary>
     DeadLink,
     /// <summary>The device behind the session disappeared (serial port removed).</summary>
@@ -46,7 +48,8 @@ public enum CloseKind
 /// <param name="Kind">The category of the close.</param>
 /// <param name="Exception">The error behind the close, when there is one.</param>
 /// <param name="Message">A short human-readable description.</param>
-public sealed record CloseReason(CloseKind Kind, Exception? Exception = null, string? Message = null)
+/// <param name="Code">A protocol close code, e.g. WebSocket's 1000–4999; null for transports without one.</param>
+public sealed record CloseReason(CloseKind Kind, Exception? Exception = null, string? Message = null, int? Code = null)
 {
     /// <summary>True when the close was asked for by this side (<see cref="CloseKind.LocalClose"/>, <see cref="CloseKind.LocalAbort"/>, <see cref="CloseKind.Stopped"/>).</summary>
     public bool IsLocal => Kind is CloseKind.LocalClose or CloseKind.LocalAbort or CloseKind.Stopped;

@@ -2,6 +2,15 @@ using System.Text;
 
 namespace Asio2.Rx;
 
+/// <summary>What a message transport says a frame holds. Stream transports always deliver <see cref="Binary"/>.</summary>
+public enum FrameKind : byte
+{
+    /// <summary>Bytes (the default).</summary>
+    Binary,
+    /// <summary>UTF-8 text (a WebSocket text message).</summary>
+    Text,
+}
+
 /// <summary>
 /// One received frame: an immutable slice of bytes and the session it came from.
 /// </summary>
@@ -18,11 +27,22 @@ public readonly struct Frame
         Data = data;
     }
 
+    /// <summary>Creates a frame of the given kind.</summary>
+    public Frame(Session session, ReadOnlyMemory<byte> data, FrameKind kind)
+    {
+        Session = session;
+        Data = data;
+        Kind = kind;
+    }
+
     /// <summary>The session the frame arrived on; reply with <c>frame.Session.Send(...)</c>.</summary>
     public Session Session { get; }
 
     /// <summary>The payload (framing header and, unless kept, delimiter removed).</summary>
     public ReadOnlyMemory<byte> Data { get; }
+
+    /// <summary>Text or binary, when the transport distinguishes them (WebSocket); <see cref="FrameKind.Binary"/> otherwise.</summary>
+    public FrameKind Kind { get; }
 
     /// <summary>The payload as a span.</summary>
     public ReadOnlySpan<byte> Span => Data.Span;

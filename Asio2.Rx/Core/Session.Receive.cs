@@ -102,9 +102,10 @@ public abstract partial class Session
             try
             {
                 var data = batch.Data;
+                var kinds = batch.Kinds;
                 if (batch.Bounds is null)
                 {
-                    _frames.OnNext(new Frame(this, data));
+                    _frames.OnNext(new Frame(this, data, kinds is null ? FrameKind.Binary : kinds[0]));
                     delivered = 1;
                 }
                 else
@@ -112,7 +113,7 @@ public abstract partial class Session
                     var bounds = batch.Bounds;
                     for (int i = 0; i < batch.Count; i++)
                     {
-                        _frames.OnNext(new Frame(this, new ReadOnlyMemory<byte>(data, bounds[2 * i], bounds[2 * i + 1])));
+                        _frames.OnNext(new Frame(this, new ReadOnlyMemory<byte>(data, bounds[2 * i], bounds[2 * i + 1]), kinds is null ? FrameKind.Binary : kinds[i]));
                         delivered++;
                     }
                 }
@@ -165,6 +166,9 @@ internal sealed class FrameBatch
     public int[]? Bounds { get; private set; }
     public int Count { get; }
     public int Bytes => Data.Length;
+
+    /// <summary>Each frame's kind, for transports that distinguish text from binary; null: all binary.</summary>
+    public FrameKind[]? Kinds { get; set; }
 
     public void Release()
     {

@@ -112,10 +112,13 @@ public abstract partial class Session : IDisposable
         if (max <= 1024)
         {
             Span<byte> tmp = stackalloc byte[max];
-            return _sendQueue.Enqueue(tmp[..Encoding.UTF8.GetBytes(text, tmp)]);
+            return SendText(tmp[..Encoding.UTF8.GetBytes(text, tmp)]);
         }
-        return _sendQueue.Enqueue(Encoding.UTF8.GetBytes(text));
+        return SendText(Encoding.UTF8.GetBytes(text));
     }
+
+    /// <summary>Queues encoded text. Transports that tell text from binary (WebSocket) mark it as text.</summary>
+    private protected virtual SendResult SendText(ReadOnlySpan<byte> utf8) => _sendQueue.Enqueue(utf8);
 
     /// <summary>Closes gracefully: stops accepting sends, writes what is queued (within the drain timeout), then
     /// closes the connection. <see cref="Closed"/> reports <see cref="CloseKind.LocalClose"/>.</summary>
@@ -155,6 +158,10 @@ public abstract partial class Session : IDisposable
     /// <summary>Closes the transport: gracefully (FIN after queued data) or abortively (RST, drop everything).</summary>
     private protected abstract void CloseTransport(bool abortive);
 
+    /// <summary>Lets a protocol complete a close reason before it is recorded (WebSocket adds the close code it will
+    /// send). Must be pure: when two closes race, the loser's result is thrown away.</summary>
+    private protected virtual CloseReason CompleteCloseReason(CloseReason reason, bool graceful) => reason;
+
     /// <summary>Records received bytes for counters, metrics and the silence timeout.</summary>
     private protected void OnBytesReceived(int count)
     {
@@ -170,6 +177,8 @@ public abstract partial class Session : IDisposable
     /// </summary>
     internal void Shutdown(CloseReason reason, bool graceful)
     {
+        if (Volatile.Read(ref _closeReason) is not null) return;
+        reason = CompleteCloseReason(reason, graceful);
         if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null) return;
         if (Logger.IsEnabled(LogLevel.Debug)) Logger.LogDebug("{Session} closing: {Reason}", this, reason);
         _silenceTimer?.Dispose();
