@@ -2,12 +2,13 @@ using System.Text;
 
 namespace Asio2.Rx;
 
-/// <summary>What a message transport says a frame holds. Stream transports always deliver <see cref="Binary"/>.</summary>
+/// <summary>What a message holds, for transports whose messages say so (WebSocket text and binary messages).
+/// Stream transports, UDP and KCP deliver <see cref="Binary"/> and ignore the kind on send.</summary>
 public enum FrameKind : byte
 {
     /// <summary>Bytes (the default).</summary>
     Binary,
-    /// <summary>UTF-8 text (a WebSocket text message).</summary>
+    /// <summary>UTF-8 text.</summary>
     Text,
 }
 
@@ -20,7 +21,7 @@ public enum FrameKind : byte
 /// </remarks>
 public readonly struct Frame
 {
-    /// <summary>Creates a frame.</summary>
+    /// <summary>Creates a <see cref="FrameKind.Binary"/> frame.</summary>
     public Frame(Session session, ReadOnlyMemory<byte> data)
     {
         Session = session;
@@ -38,11 +39,11 @@ public readonly struct Frame
     /// <summary>The session the frame arrived on; reply with <c>frame.Session.Send(...)</c>.</summary>
     public Session Session { get; }
 
+    /// <summary>What the message holds, when the transport says (WebSocket); <see cref="FrameKind.Binary"/> otherwise.</summary>
+    public FrameKind Kind { get; }
+
     /// <summary>The payload (framing header and, unless kept, delimiter removed).</summary>
     public ReadOnlyMemory<byte> Data { get; }
-
-    /// <summary>Text or binary, when the transport distinguishes them (WebSocket); <see cref="FrameKind.Binary"/> otherwise.</summary>
-    public FrameKind Kind { get; }
 
     /// <summary>The payload as a span.</summary>
     public ReadOnlySpan<byte> Span => Data.Span;

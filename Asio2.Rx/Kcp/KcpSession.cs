@@ -143,13 +143,16 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
 
     /// <summary>Runs <paramref name="work"/> as one of this session's work items (marks the thread, so writes made
     /// meanwhile go into KCP directly).</summary>
-    private void RunOnScheduler(Action<KcpSession> work)
+    private void RunOnScheduler(Action<KcpSession> work) => RunOnScheduler(work, static (s, w) => w(s));
+
+    /// <inheritdoc cref="RunOnScheduler(Action{KcpSession})"/>
+    private void RunOnScheduler<TState>(TState state, Action<KcpSession, TState> work)
     {
         var previous = t_running;
         t_running = this;
         try
         {
-            work(this);
+            work(this, state);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

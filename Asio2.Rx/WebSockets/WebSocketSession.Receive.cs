@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Net.WebSockets;
+using System.Reactive.Concurrency;
+using System.Reactive.Disposables;
 using Microsoft.Extensions.Logging;
 
 namespace Asio2.Rx;
@@ -23,7 +25,7 @@ public sealed partial class WebSocketSession
         // [start, messageStart): complete messages not yet delivered (bounds holds them); [messageStart, end): the message being read
         int start = 0, messageStart = 0, end = 0;
         var bounds = new FrameBoundsList();
-        var kinds = new List<FrameKind>();
+        var kind = FrameKind.Binary; // of the messages in bounds: a batch holds messages of one kind
         try
         {
             while (true)
@@ -35,7 +37,7 @@ public sealed partial class WebSocketSession
                 {
                     if (bounds.Count > 0)
                     {
-                        await Deliver(buffer, ref start, messageStart, ref bounds, kinds).ConfigureAwait(false);
+                        await Deliver(buffer, ref start, messageStart, ref bounds, kind).ConfigureAwait(false);
                     }
                     if (messageStart > 0)
                     {
@@ -58,7 +60,7 @@ public sealed partial class WebSocketSession
                 {
                     // Nothing more is buffered: hand over what we have while the read waits for the network. The read
                     // writes at [end..), past the bytes being copied out.
-                    var delivered = DeliverAsync(ToBatch(buffer, start, messageStart, ref bounds, kinds));
+                    var delivered = DeliverAsync(bounds.ToBatch(this, buffer, start, messageStart - start, kind));
                     start = messageStart;
                     result = await receive.ConfigureAwait(false);
                     await delivered.ConfigureAwait(false);
@@ -76,15 +78,17 @@ public sealed partial class WebSocketSession
                 end += result.Count;
                 if (end - messageStart > _wsSettings.MaxMessageSize)
                 {
-                    await OnMessageTooLarge(buffer, start, messageStart, ref bounds, kinds).ConfigureAwait(false);
+                    await OnMessageTooLarge(buffer, start, messageStart, ref bounds, kind).ConfigureAwait(false);
                     return;
                 }
                 if (result.EndOfMessage)
                 {
+                    var messageKind = result.MessageType == WebSocketMessageType.Text ? FrameKind.Text : FrameKind.Binary;
+                    if (messageKind != kind && bounds.Count > 0) await Deliver(buffer, ref start, messageStart, ref bounds, kind).ConfigureAwait(false);
+                    kind = messageKind;
                     bounds.Add(messageStart - start, end - messageStart);
-                    kinds.Add(result.MessageType == WebSocketMessageType.Text ? FrameKind.Text : FrameKind.Binary);
                     messageStart = end;
-                    if (messageStart - start >= MaxBatchBytes) await Deliver(buffer, ref start, messageStart, ref bounds, kinds).ConfigureAwait(false);
+                    if (messageStart - start >= MaxBatchBytes) await Deliver(buffer, ref start, messageStart, ref bounds, kind).ConfigureAwait(false);
                 }
                 if (!IsOpen && CloseReason!.Kind is not (CloseKind.LocalClose or CloseKind.Stopped))
                 {
@@ -104,21 +108,32 @@ public sealed partial class WebSocketSession
         }
     }
 
-    private ValueTask Deliver(byte[] buffer, ref int start, int messageStart, ref FrameBoundsList bounds, List<FrameKind> kinds)
+    private ValueTask Deliver(byte[] buffer, ref int start, int messageStart, ref FrameBoundsList bounds, FrameKind kind)
     {
-        var batch = ToBatch(buffer, start, messageStart, ref bounds, kinds);
+        var batch = bounds.ToBatch(this, buffer, start, messageStart - start, kind);
         start = messageStart;
         return DeliverAsync(batch);
     }
 
-    private FrameBatch ToBatch(byte[] buffer, int start, int messageStart, ref FrameBoundsList bounds, List<FrameKind> kinds)
+    // Completed when reading may go on after a batch: at once, or when the holds a handler took are released.
+    private TaskCompletionSource? _resumeReading;
+
+    /// <summary>Delivers the batch on the scheduler; the task completes when reading may continue (read credit: a
+    /// handler that holds reading keeps this loop from reading further).</summary>
+    private ValueTask DeliverAsync(FrameBatch batch)
     {
-        var batch = bounds.ToBatch(this, buffer, start, messageStart - start);
-        // Binary is the default: a batch of binary messages needs no kinds array.
-        if (kinds.Contains(FrameKind.Text)) batch.Kinds = kinds.ToArray();
-        kinds.Clear();
-        return batch;
+        var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Scheduler.Schedule((Session: this, Batch: batch, Resume: resume), static (_, st) =>
+        {
+            st.Session.DeliverOnScheduler(st.Batch);
+            if (st.Session.IsReadingStopped && st.Session.IsOpen) Volatile.Write(ref st.Session._resumeReading, st.Resume);
+            else st.Resume.TrySetResult();
+            return Disposable.Empty;
+        });
+        return new ValueTask(resume.Task);
     }
+
+    private protected override void OnReadingResumed() => Interlocked.Exchange(ref _resumeReading, null)?.TrySetResult();
 
     /// <summary>The peer's close frame: it started the close (we answer with the same code after the queued messages),
     /// or it answered ours.</summary>
@@ -130,9 +145,9 @@ public sealed partial class WebSocketSession
     }
 
     /// <summary>1009 (§7.4.1): the message is bigger than we accept. Complete messages before it still count.</summary>
-    private ValueTask OnMessageTooLarge(byte[] buffer, int start, int messageStart, ref FrameBoundsList bounds, List<FrameKind> kinds)
+    private ValueTask OnMessageTooLarge(byte[] buffer, int start, int messageStart, ref FrameBoundsList bounds, FrameKind kind)
     {
-        var delivered = bounds.Count > 0 ? DeliverAsync(ToBatch(buffer, start, messageStart, ref bounds, kinds)) : default;
+        var delivered = bounds.Count > 0 ? DeliverAsync(bounds.ToBatch(this, buffer, start, messageStart - start, kind)) : default;
         Asio2Metrics.Drop(Transport, "message_too_large");
         ShutdownAfterPendingFrames(new CloseReason(CloseKind.FrameTooLarge, null,
             $"a message exceeded the maximum message size of {_wsSettings.MaxMessageSize} bytes", 1009), graceful: true);

@@ -11,10 +11,13 @@ public sealed partial class WebSocketSession
 
     private protected override int GetSendHeaderLength(int payloadLength) => RecordHeaderLength;
 
-    private protected override void WriteSendHeader(Span<byte> destination, int payloadLength)
+    private protected override void WriteSendHeader(Span<byte> destination, int payloadLength) =>
+        WriteSendHeader(destination, payloadLength, FrameKind.Binary);
+
+    private protected override void WriteSendHeader(Span<byte> destination, int payloadLength, FrameKind kind)
     {
         MessageRecords.WriteHeader(destination[..MessageRecords.HeaderLength], payloadLength + 1);
-        destination[MessageRecords.HeaderLength] = t_sendFlags;
+        destination[MessageRecords.HeaderLength] = (byte)((kind == FrameKind.Text ? FlagText : 0) | (t_noCompression ? FlagNoCompression : 0));
     }
 
     /// <summary>A message's size is bounded by the send queue, not by a framing.</summary>

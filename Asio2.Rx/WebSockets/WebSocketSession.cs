@@ -17,7 +17,8 @@ namespace Asio2.Rx;
 /// <para><b>Frames.</b> Fragments are reassembled; a message larger than <see cref="WebSocketOptions.MaxMessageSize"/>
 /// closes the session with 1009. Text is validated as UTF-8 (across fragments; invalid text closes with 1007); protocol
 /// violations close with 1002. Pings are answered, pongs and control frames never reach <c>Frames</c>.</para>
-/// <para><b>Sending.</b> <c>Send(bytes)</c> sends a binary message, <c>Send(string)</c> a text message; both go through
+/// <para><b>Sending.</b> <c>Send(bytes)</c> sends a binary message, <c>Send(string)</c> a text message, <c>Send(bytes, kind)</c>
+/// either; all go through
 /// the session's bounded send queue, one message per call, and queued messages leave in one write.</para>
 /// <para><b>Close codes.</b> The reason's <see cref="CloseReason.Code"/> is the code received in the peer's close frame
 /// (<see cref="CloseKind.RemoteClose"/>) or the code this side sent: 1000 for <see cref="Session.Close()"/>, the code given
@@ -29,8 +30,8 @@ namespace Asio2.Rx;
 /// </remarks>
 public sealed partial class WebSocketSession : Session
 {
-    // Send flags for the record being queued on this thread (see WriteSendHeader).
-    [ThreadStatic] private static byte t_sendFlags;
+    // Set while this thread queues a message that must not be compressed (see WriteSendHeader).
+    [ThreadStatic] private static bool t_noCompression;
 
     private const byte FlagText = 1, FlagNoCompression = 2;
 
@@ -90,20 +91,19 @@ public sealed partial class WebSocketSession : Session
         return Send(Encoding.UTF8.GetBytes(text), FrameKind.Text, compress);
     }
 
-    private protected override SendResult SendText(ReadOnlySpan<byte> utf8) => Send(utf8, FrameKind.Text);
-
     /// <summary>Sends one message of <paramref name="kind"/>; <paramref name="compress"/> false keeps it out of
     /// permessage-deflate. Thread-safe, ordered, non-blocking; the bytes are copied before this returns.</summary>
-    public SendResult Send(ReadOnlySpan<byte> data, FrameKind kind, bool compress = true)
+    public SendResult Send(ReadOnlySpan<byte> data, FrameKind kind, bool compress)
     {
-        t_sendFlags = (byte)((kind == FrameKind.Text ? FlagText : 0) | (compress ? 0 : FlagNoCompression));
+        if (compress) return Send(data, kind);
+        t_noCompression = true;
         try
         {
-            return base.Send(data);
+            return Send(data, kind);
         }
         finally
         {
-            t_sendFlags = 0;
+            t_noCompression = false;
         }
     }
 
@@ -146,6 +146,7 @@ public sealed partial class WebSocketSession : Session
     private protected override void CloseTransport(bool abortive)
     {
         _keepAlive?.Dispose();
+        OnReadingResumed(); // a read loop waiting for a hold to end would wait forever
         if (abortive)
         {
             _ws.Abort();
