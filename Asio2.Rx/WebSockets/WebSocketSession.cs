@@ -55,6 +55,7 @@ public sealed partial class WebSocketSession : Session
         IsCompressed = deflate is not null;
         UpgradeRequest = upgradeRequest;
         _wire = new WebSocketWire(stream, buffered, isServer, OnBytesReceived);
+        if (isServer) _wire.OnUnmasked = OnUnmaskedFrame;
         _ws = WebSocket.CreateFromStream(_wire, new WebSocketCreationOptions
         {
             IsServer = isServer,
@@ -133,6 +134,14 @@ public sealed partial class WebSocketSession : Session
             _ => 1006,
         };
         return reason with { Code = code };
+    }
+
+    /// <summary>§5.1: a server closes with 1002 on an unmasked client frame. The wire reads nothing more.</summary>
+    private void OnUnmaskedFrame()
+    {
+        Asio2Metrics.Drop(Transport, "protocol_error");
+        ShutdownAfterPendingFrames(new CloseReason(CloseKind.ProtocolError, null, "the client sent an unmasked frame (RFC 6455 §5.1)", 1002), graceful: true);
+        _readDone.TrySetResult();
     }
 
     private static bool IsSendableCode(int code) => code is (>= 1000 and <= 1003) or (>= 1007 and <= 1011) or (>= 3000 and <= 4999);

@@ -27,12 +27,27 @@ internal sealed class WebSocketWire : Stream
     private bool _batching;
     private int _disposed;
 
+    // Server side: where the client's frames start, to refuse unmasked ones (RFC 6455 §5.1: System.Net accepts them).
+    private readonly byte[] _header = new byte[14];
+    private int _headerHave;
+    private int _headerNeed = 2;
+    private long _payloadLeft;
+    private Action? _onUnmasked;
+    private bool _readingStopped;
+    private readonly TaskCompletionSource<int> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public WebSocketWire(Stream inner, ReadOnlyMemory<byte> buffered, bool isServer, Action<int> onReceived)
     {
         _inner = inner;
         _prefix = buffered;
         _isServer = isServer;
         _onReceived = onReceived;
+    }
+
+    /// <summary>Server side: called (once) when the client sends an unmasked frame. Nothing from that frame on is read.</summary>
+    public Action? OnUnmasked
+    {
+        set => _onUnmasked = value;
     }
 
     /// <summary>The status code of the close frame this side sent (1005 for one without a code), or null.</summary>
@@ -46,6 +61,7 @@ internal sealed class WebSocketWire : Stream
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (_readingStopped) return await _closed.Task.ConfigureAwait(false); // after a violation: nothing more, until disposed
         int n;
         if (!_prefix.IsEmpty)
         {
@@ -57,8 +73,52 @@ internal sealed class WebSocketWire : Stream
         {
             n = await _inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
-        if (n > 0) _onReceived(n);
+        if (n > 0)
+        {
+            _onReceived(n);
+            if (_isServer && FindUnmaskedFrame(buffer.Span[..n]) is int cut)
+            {
+                _readingStopped = true;
+                _onUnmasked?.Invoke();
+                if (cut == 0) return await _closed.Task.ConfigureAwait(false);
+                return cut;
+            }
+        }
         return n;
+    }
+
+    /// <summary>Follows the client's frame headers through <paramref name="data"/>; returns where an unmasked frame
+    /// starts in it (0 if it started in an earlier read), or null.</summary>
+    private int? FindUnmaskedFrame(ReadOnlySpan<byte> data)
+    {
+        int i = 0;
+        while (i < data.Length)
+        {
+            if (_payloadLeft > 0)
+            {
+                int skip = (int)Math.Min(_payloadLeft, data.Length - i);
+                i += skip;
+                _payloadLeft -= skip;
+                continue;
+            }
+            _header[_headerHave++] = data[i++];
+            if (_headerHave == 2)
+            {
+                if ((_header[1] & 0x80) == 0) return Math.Max(0, i - 2);
+                int lengthCode = _header[1] & 0x7F;
+                _headerNeed = 2 + (lengthCode == 126 ? 2 : lengthCode == 127 ? 8 : 0) + 4;
+            }
+            if (_headerHave == _headerNeed)
+            {
+                int lengthCode = _header[1] & 0x7F;
+                _payloadLeft = lengthCode == 126 ? BinaryPrimitives.ReadUInt16BigEndian(_header.AsSpan(2))
+                    : lengthCode == 127 ? (long)Math.Min(BinaryPrimitives.ReadUInt64BigEndian(_header.AsSpan(2)), long.MaxValue)
+                    : lengthCode;
+                _headerHave = 0;
+                _headerNeed = 2;
+            }
+        }
+        return null;
     }
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
@@ -185,7 +245,11 @@ internal sealed class WebSocketWire : Stream
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0) _inner.Dispose();
+        if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _closed.TrySetResult(0);
+            _inner.Dispose();
+        }
         base.Dispose(disposing);
     }
 }
