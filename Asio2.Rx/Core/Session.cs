@@ -109,7 +109,8 @@ public abstract partial class Session : IDisposable
     /// <summary>Sends the bytes as one frame. The bytes are copied before this returns.</summary>
     public SendResult Send(byte[] data) => _sendQueue.Enqueue(data);
 
-    /// <summary>Sends the UTF-8 bytes of <paramref name="text"/> as one frame (add the delimiter yourself when the framing has one).</summary>
+    /// <summary>Sends the UTF-8 bytes of <paramref name="text"/> as one frame (add the delimiter yourself when the framing
+    /// has one); transports that carry a kind (WebSocket) send it as a <see cref="FrameKind.Text"/> message.</summary>
     public SendResult Send(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -117,9 +118,9 @@ public abstract partial class Session : IDisposable
         if (max <= 1024)
         {
             Span<byte> tmp = stackalloc byte[max];
-            return _sendQueue.Enqueue(tmp[..Encoding.UTF8.GetBytes(text, tmp)]);
+            return _sendQueue.Enqueue(tmp[..Encoding.UTF8.GetBytes(text, tmp)], FrameKind.Text);
         }
-        return _sendQueue.Enqueue(Encoding.UTF8.GetBytes(text));
+        return _sendQueue.Enqueue(Encoding.UTF8.GetBytes(text), FrameKind.Text);
     }
 
     /// <summary>Closes gracefully: stops accepting sends, writes what is queued (within the drain timeout), then
@@ -178,6 +179,10 @@ public abstract partial class Session : IDisposable
     /// <summary>Closes the transport: gracefully (FIN after queued data) or abortively (RST, drop everything).</summary>
     private protected abstract void CloseTransport(bool abortive);
 
+    /// <summary>Lets a protocol complete a close reason before it is recorded (WebSocket adds the close code it will
+    /// send). Must be pure: when two closes race, the loser's result is thrown away.</summary>
+    private protected virtual CloseReason CompleteCloseReason(CloseReason reason, bool graceful) => reason;
+
     /// <summary>Records received bytes for counters, metrics and the silence timeout.</summary>
     private protected void OnBytesReceived(int count)
     {
@@ -193,6 +198,8 @@ public abstract partial class Session : IDisposable
     /// </summary>
     internal void Shutdown(CloseReason reason, bool graceful)
     {
+        if (Volatile.Read(ref _closeReason) is not null) return;
+        reason = CompleteCloseReason(reason, graceful);
         if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null) return;
         if (Logger.IsEnabled(LogLevel.Debug)) Logger.LogDebug("{Session} closing: {Reason}", this, reason);
         _silenceTimer?.Dispose();
