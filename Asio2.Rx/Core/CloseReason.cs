@@ -37,20 +37,27 @@ public enum CloseKind
     DeviceLost,
     /// <summary>An I/O error that fits no other kind; see <see cref="CloseReason.Exception"/>.</summary>
     Error,
+    /// <summary>The session was detached (<c>DetachAsync</c>): its connection was handed over to a new owner, open.</summary>
+    Upgraded,
 }
 
 /// <summary>
-/// Why a session ended: a <see cref="CloseKind"/>, the exception behind it if any, and a short message.
-/// Delivered once on the session's <c>Closed</c> stream.
+/// Why a session ended: a <see cref="CloseKind"/>, the exception behind it if any, a short message, and the
+/// protocol's close code when the protocol has one. Delivered once on the session's <c>Closed</c> stream.
 /// </summary>
 /// <param name="Kind">The category of the close.</param>
 /// <param name="Exception">The error behind the close, when there is one.</param>
-/// <param name="Message">A short human-readable description.</param>
-public sealed record CloseReason(CloseKind Kind, Exception? Exception = null, string? Message = null)
+/// <param name="Message">A short human-readable description (for WebSocket, the close frame's reason text).</param>
+/// <param name="Code">The protocol's close code (WebSocket 1000-4999), sent or received; null when the protocol has none.</param>
+public sealed record CloseReason(CloseKind Kind, Exception? Exception = null, string? Message = null, int? Code = null)
 {
-    /// <summary>True when the close was asked for by this side (<see cref="CloseKind.LocalClose"/>, <see cref="CloseKind.LocalAbort"/>, <see cref="CloseKind.Stopped"/>).</summary>
-    public bool IsLocal => Kind is CloseKind.LocalClose or CloseKind.LocalAbort or CloseKind.Stopped;
+    /// <summary>True when the close was asked for by this side (<see cref="CloseKind.LocalClose"/>, <see cref="CloseKind.LocalAbort"/>, <see cref="CloseKind.Stopped"/>, <see cref="CloseKind.Upgraded"/>).</summary>
+    public bool IsLocal => Kind is CloseKind.LocalClose or CloseKind.LocalAbort or CloseKind.Stopped or CloseKind.Upgraded;
 
     /// <inheritdoc/>
-    public override string ToString() => Message is null ? Kind.ToString() : $"{Kind}: {Message}";
+    public override string ToString()
+    {
+        string kind = Code is { } code ? $"{Kind} ({code})" : Kind.ToString();
+        return Message is null ? kind : $"{kind}: {Message}";
+    }
 }

@@ -2,6 +2,16 @@ using System.Text;
 
 namespace Asio2.Rx;
 
+/// <summary>What a message holds, for transports whose messages say so (WebSocket text and binary messages).
+/// Stream transports, UDP and KCP deliver <see cref="Binary"/> and ignore the kind on send.</summary>
+public enum FrameKind : byte
+{
+    /// <summary>Bytes (the default).</summary>
+    Binary,
+    /// <summary>UTF-8 text.</summary>
+    Text,
+}
+
 /// <summary>
 /// One received frame: an immutable slice of bytes and the session it came from.
 /// </summary>
@@ -11,15 +21,26 @@ namespace Asio2.Rx;
 /// </remarks>
 public readonly struct Frame
 {
-    /// <summary>Creates a frame.</summary>
+    /// <summary>Creates a <see cref="FrameKind.Binary"/> frame.</summary>
     public Frame(Session session, ReadOnlyMemory<byte> data)
     {
         Session = session;
         Data = data;
     }
 
+    /// <summary>Creates a frame of the given kind.</summary>
+    public Frame(Session session, ReadOnlyMemory<byte> data, FrameKind kind)
+    {
+        Session = session;
+        Data = data;
+        Kind = kind;
+    }
+
     /// <summary>The session the frame arrived on; reply with <c>frame.Session.Send(...)</c>.</summary>
     public Session Session { get; }
+
+    /// <summary>What the message holds, when the transport says (WebSocket); <see cref="FrameKind.Binary"/> otherwise.</summary>
+    public FrameKind Kind { get; }
 
     /// <summary>The payload (framing header and, unless kept, delimiter removed).</summary>
     public ReadOnlyMemory<byte> Data { get; }

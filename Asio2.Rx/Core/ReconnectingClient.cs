@@ -42,7 +42,7 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
         _connectTimeout = connectTimeout;
     }
 
-    private protected SessionSettings Settings => _settings;
+    internal SessionSettings Settings => _settings;
 
     /// <summary>Opens one connection and returns its session, not yet started. Runs off the scheduler; honour the token.</summary>
     private protected abstract ValueTask<Session> ConnectSessionAsync(CancellationToken cancellationToken);
@@ -229,14 +229,9 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
         return done.Task;
     }
 
-    /// <summary>Same as <see cref="DisconnectAsync"/>, blocking until it finishes (bounded by the drain timeout).</summary>
-    public void Dispose()
-    {
-        var stop = DisconnectAsync();
-        // Under a virtual-time scheduler nothing runs until the test advances it: do not block then.
-        if (!SchedulerKinds.IsVirtualTime(_scheduler)) stop.Wait(_settings.DrainTimeout + TimeSpan.FromSeconds(1));
-    }
-
+    /// <summary>Starts <see cref="DisconnectAsync"/> and returns at once (it never blocks on the network or on the
+    /// scheduler); the streams complete when it is done. Await <see cref="DisposeAsync"/> to wait for that.</summary>
+    public void Dispose() => _ = DisconnectAsync();
 
     /// <summary>Same as <see cref="DisconnectAsync"/>.</summary>
     public ValueTask DisposeAsync() => new(DisconnectAsync());

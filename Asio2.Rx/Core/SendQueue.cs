@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 
@@ -16,14 +17,22 @@ public abstract partial class Session
     /// <summary>Frames accepted by <c>Send</c>.</summary>
     public long FramesSent => _sendQueue.FramesQueued;
 
-    internal Task WhenSent(long position) => _sendQueue.WhenSent(position);
+    /// <summary>Bytes of pooled memory the send queue holds now (its segments, whole).</summary>
+    internal long SendBufferBytes => _sendQueue.BufferBytes;
+
+    /// <summary>Completes when the bytes up to <paramref name="position"/> are written. <paramref name="asTask"/>: backed
+    /// by a task (completed as soon as the bytes are written; for <c>AsTask</c>), else by a pooled source.</summary>
+    internal ValueTask WhenSent(long position, bool asTask = false) => _sendQueue.WhenSent(position, asTask);
+
+    internal ValueTask WhenHeldSent(HeldSends held, long offset, bool asTask) => _sendQueue.WhenHeldSent(held, offset, asTask);
 
     /// <summary>Writes one coalesced batch of queued sends to the transport.</summary>
     private protected abstract ValueTask WriteAsync(ReadOnlyMemory<byte> batch);
 
     /// <summary>True when <see cref="WriteAsync"/> may be given any piece of a batch (a byte stream), so a write rate
-    /// limit splits batches at its budget. False (the safe default, for transports that parse records back out of a
-    /// batch): a batch goes out whole and its cost is paid as debt before the next one.</summary>
+    /// limit splits batches at its budget and a streamed send goes out piece by piece. False (the safe default, for
+    /// transports that parse records back out of a batch): a batch goes out whole and its cost is paid as debt before
+    /// the next one, and a streamed send is gathered into one record first.</summary>
     private protected virtual bool CanSplitWrites => false;
 
     /// <summary>Header bytes written before a payload; the framing's by default. Message transports use their own record header.</summary>
@@ -31,6 +40,10 @@ public abstract partial class Session
 
     /// <summary>Writes the header counted by <see cref="GetSendHeaderLength"/>.</summary>
     private protected virtual void WriteSendHeader(Span<byte> destination, int payloadLength) => Settings.Framing.WriteHeader(destination, payloadLength);
+
+    /// <summary>Writes the header of a payload sent with a <see cref="FrameKind"/>. Transports whose wire carries the
+    /// kind (WebSocket) override this; the others ignore the kind.</summary>
+    private protected virtual void WriteSendHeader(Span<byte> destination, int payloadLength, FrameKind kind) => WriteSendHeader(destination, payloadLength);
 
     /// <summary>The largest payload one <c>Send</c> accepts. Framings with a length header cap it at their maximum
     /// frame size, because the peer would reject anything larger.</summary>
@@ -40,25 +53,36 @@ public abstract partial class Session
     private protected virtual CloseReason ClassifyError(Exception ex) => ErrorClassifier.Classify(ex);
 
     /// <summary>
-    /// The bounded, ordered, thread-safe send queue (invariant 6). Sends append to a pending buffer under a lock;
-    /// one writer at a time swaps it with the in-flight buffer and writes everything queued so far in one call, so
-    /// many small sends become few transport writes. Sends made while a batch of frames is being delivered are
-    /// flushed together when the batch ends, so an echo handler costs one write per received batch, not per frame.
+    /// The bounded, ordered, thread-safe send queue (invariant 6). Sends are copied under a lock into a chain of pooled
+    /// segments; one writer at a time writes the head segment's queued bytes in one call, so many small sends become
+    /// few transport writes, and returns each segment to the pool once it is written. Sends made while a batch of
+    /// frames is being delivered are flushed together when the batch ends, so an echo handler costs one write per
+    /// received batch, not per frame.
     /// </summary>
-    private sealed class SendQueue
+    /// <remarks>
+    /// Streamed sends (<c>SendAsync</c>) take the queue for one frame: they append piece by piece, waiting for room
+    /// between the high water mark (the bound) and the low water mark (half of it). Sends made meanwhile wait behind
+    /// that frame in held regions of their own, so they stay in order and never split it; their positions are known
+    /// when the frame is done.
+    /// </remarks>
+    internal sealed class SendQueue
     {
+        /// <summary>Size of a pooled segment, and of the pieces a streamed send is cut into.</summary>
+        internal const int SegmentSize = 32 * 1024;
+
         private readonly Session _session;
         private readonly object _lock = new();
-        private GrowableBuffer _pending = new();
-        private GrowableBuffer _inFlight = new();
-        private long _queuedBytes;
+        private readonly SegmentChain _chain;
+        private long _queuedBytes;     // accepted and not yet written, held regions included
+        private long _heldBytes;       // accepted behind a streamed frame, not yet in the chain
         private long _enqueuedPosition;
         private long _sentPosition;
         private long _framesQueued;
+        private long _bufferBytes;     // segment memory, chain and held regions
         private bool _sealed;
         private bool _writerActive;
         private bool _deferredKick;
-        private List<(long Position, TaskCompletionSource Done)>? _waiters;
+        private PriorityQueue<object, long>? _waiters;
         private long _drainAt;
         private Action<Session>? _onDrained;
         private CloseReason? _failed;
@@ -66,9 +90,15 @@ public abstract partial class Session
         private readonly int _maxQueueBytes;
         private int _maxPayload = -1; // resolved on first use: the session's override is not callable from its base constructor
 
+        // Streamed sends: the one appending now, and what waits behind it in order (HeldSends and ChunkSources).
+        private ChunkSource? _owner;
+        private List<object>? _behind;
+        private SendWaiter? _roomWaiter;
+
         public SendQueue(Session session)
         {
             _session = session;
+            _chain = new SegmentChain(this);
             _maxQueueBytes = session.Settings.MaxSendQueueBytes;
             _writeLimit = session.Settings.WriteRateLimit is { } limit ? new TokenBucket(limit, session.Scheduler) : null;
         }
@@ -76,40 +106,30 @@ public abstract partial class Session
         public long QueuedBytes => Volatile.Read(ref _queuedBytes);
         public long SentPosition => Volatile.Read(ref _sentPosition);
         public long FramesQueued => Volatile.Read(ref _framesQueued);
+        public long BufferBytes => Volatile.Read(ref _bufferBytes);
 
-        public SendResult Enqueue(ReadOnlySpan<byte> payload)
+        private int MaxPayload => _maxPayload >= 0 ? _maxPayload : (_maxPayload = _session.MaxSendPayload);
+
+        public SendResult Enqueue(ReadOnlySpan<byte> payload, FrameKind kind = FrameKind.Binary)
         {
             var s = _session;
-            int maxPayload = _maxPayload >= 0 ? _maxPayload : (_maxPayload = s.MaxSendPayload);
-            if (payload.Length > maxPayload)
-                return SendResult.Failed(new SendRejectedException(SendRejection.TooLarge, $"a payload of {payload.Length} bytes exceeds the maximum frame size {maxPayload}"));
+            if (payload.Length > MaxPayload) return TooLarge(payload.Length);
             int header = s.GetSendHeaderLength(payload.Length);
             int total = header + payload.Length;
-            long position;
+            long position = 0;
             bool kick = false, overflow = false;
             lock (_lock)
             {
                 if (_sealed) return Closed();
-                if (_queuedBytes + total > _maxQueueBytes)
-                {
-                    overflow = true;
-                    position = 0;
-                }
+                if (_queuedBytes + total > _maxQueueBytes) overflow = true;
+                else if (_owner is not null) return EnqueueBehindStream(payload, kind, header, total);
                 else
                 {
-                    var span = _pending.GetSpan(total);
-                    if (header > 0) s.WriteSendHeader(span[..header], payload.Length);
-                    payload.CopyTo(span[header..]);
-                    _pending.Advance(total);
+                    WriteFrame(_chain.GetSpan(total), payload, kind, header);
                     _queuedBytes += total;
                     _framesQueued++;
                     position = _enqueuedPosition += total;
-                    // Once a flush is owed to the end of the current batch, later sends of the batch have nothing to decide.
-                    if (!_writerActive && !_deferredKick)
-                    {
-                        if (IsDelivering(s)) _deferredKick = true;
-                        else kick = _writerActive = true;
-                    }
+                    kick = TakeKick();
                 }
             }
             if (overflow) return Overflow(total);
@@ -120,7 +140,37 @@ public abstract partial class Session
             return new SendResult(s, position);
         }
 
-        private SendResult Closed() => SendResult.Failed(new SessionClosedException(_session.CloseReason ?? new CloseReason(CloseKind.LocalClose)));
+        private void WriteFrame(Span<byte> destination, ReadOnlySpan<byte> payload, FrameKind kind, int header)
+        {
+            if (header > 0)
+            {
+                if (kind == FrameKind.Binary) _session.WriteSendHeader(destination[..header], payload.Length);
+                else _session.WriteSendHeader(destination[..header], payload.Length, kind);
+            }
+            payload.CopyTo(destination[header..]);
+        }
+
+        /// <summary>Under the lock: whether the caller should start the writer (false when it runs, or when the flush
+        /// is owed to the end of the batch being delivered on this thread).</summary>
+        private bool TakeKick()
+        {
+            if (_writerActive || _deferredKick || _chain.Head is null) return false;
+            if (IsDelivering(_session))
+            {
+                _deferredKick = true;
+                return false;
+            }
+            return _writerActive = true;
+        }
+
+        private SendResult Closed() => SendResult.Failed(ClosedError());
+
+        private SessionClosedException ClosedError() => new(_failed ?? _session.CloseReason ?? new CloseReason(CloseKind.LocalClose));
+
+        private static SendResult TooLarge(long size) => SendResult.Failed(TooLargeError(size, int.MaxValue));
+
+        private static SendRejectedException TooLargeError(long size, int max) =>
+            new(SendRejection.TooLarge, max == int.MaxValue ? $"a payload of {size} bytes is too large" : $"a payload of {size} bytes exceeds the maximum frame size {max}");
 
         private SendResult Overflow(int size)
         {
@@ -140,7 +190,7 @@ public abstract partial class Session
             {
                 if (!_deferredKick) return;
                 _deferredKick = false;
-                if (_writerActive || _pending.Length == 0) return;
+                if (_writerActive || _chain.Head is null) return;
                 _writerActive = true;
             }
             RunWriter();
@@ -155,51 +205,65 @@ public abstract partial class Session
             {
                 while (true)
                 {
-                    GrowableBuffer batch;
+                    ReadOnlyMemory<byte> batch;
                     lock (_lock)
                     {
-                        if (_pending.Length == 0 || _failed is not null)
+                        if (_chain.Head is not { } head || _failed is not null)
                         {
                             _writerActive = false;
+                            if (_failed is not null) _chain.ReleaseAll();
                             return;
                         }
-                        (_pending, _inFlight) = (_inFlight, _pending);
-                        batch = _inFlight;
+                        batch = new ReadOnlyMemory<byte>(head.Array, head.Start, head.End - head.Start);
                     }
-                    int n = batch.Length;
                     if (_writeLimit is null)
                     {
-                        await _session.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
-                        Written(n);
+                        await _session.WriteAsync(batch).ConfigureAwait(false);
+                        Written(batch.Length);
                     }
                     else
                     {
-                        await WriteLimitedAsync(_writeLimit, batch.WrittenMemory).ConfigureAwait(false);
+                        await WriteLimitedAsync(_writeLimit, batch).ConfigureAwait(false);
                     }
-                    batch.Clear();
                 }
             }
             catch (Exception ex)
             {
-                lock (_lock) _writerActive = false;
+                lock (_lock)
+                {
+                    _writerActive = false;
+                    if (_failed is not null) _chain.ReleaseAll();
+                }
                 if (_session.IsOpen && _session.Logger.IsEnabled(LogLevel.Debug)) _session.Logger.LogDebug(ex, "{Session} write failed", _session);
                 _session.Shutdown(_session.ClassifyError(ex), graceful: false);
             }
         }
 
-        /// <summary>Accounts bytes the transport took: counters, metrics, and the sends they complete.</summary>
+        /// <summary>Accounts bytes the transport took: counters, metrics, the sends they complete, and room.</summary>
         private void Written(int n)
         {
             long sent;
-            List<(long, TaskCompletionSource)>? waiters;
             lock (_lock)
             {
                 _queuedBytes -= n;
                 sent = _sentPosition += n;
-                waiters = _waiters is { Count: > 0 } ? _waiters : null;
+                if (_failed is null) _chain.Consume(n);
+                if (_waiters is { Count: > 0 } waiters)
+                {
+                    // Continuations run asynchronously, so completing under the lock runs no user code here.
+                    while (waiters.TryPeek(out var w, out long position) && position <= sent)
+                    {
+                        waiters.Dequeue();
+                        SendWaiter.Complete(w, null);
+                    }
+                }
+                if (_roomWaiter is { } room && _chain.Bytes <= _maxQueueBytes / 2)
+                {
+                    _roomWaiter = null;
+                    room.SetResult();
+                }
             }
             Asio2Metrics.BytesSent(_session.Transport, n);
-            if (waiters is not null) CompleteWaiters(sent);
             if (Volatile.Read(ref _onDrained) is not null) CheckDrained(sent);
         }
 
@@ -267,102 +331,547 @@ public abstract partial class Session
             if (Volatile.Read(ref _failed) is { } reason) throw new SessionClosedException(reason);
         }
 
-        /// <summary>Stops accepting sends; returns the position a graceful close drains to.</summary>
+        /// <summary>Stops accepting sends; returns the position a graceful close drains to. Sends held behind a
+        /// streamed frame join the chain now (the frame itself accepts no more pieces).</summary>
         public long Seal()
         {
+            List<TaskCompletionSource>? refused = null;
+            bool kick;
             lock (_lock)
             {
                 _sealed = true;
-                return _enqueuedPosition;
+                if (_behind is { } behind)
+                {
+                    foreach (var item in behind)
+                    {
+                        if (item is HeldSends held) Splice(held);
+                        else if (((ChunkSource)item).Granted is { } granted) (refused ??= []).Add(granted);
+                    }
+                    behind.Clear();
+                }
+                kick = TakeKick();
             }
+            if (kick) RunWriter();
+            if (refused is not null)
+            {
+                var error = ClosedError();
+                foreach (var r in refused) r.TrySetException(error);
+            }
+            return Volatile.Read(ref _enqueuedPosition);
         }
 
         public bool IsSentThrough(long position) => Volatile.Read(ref _sentPosition) >= position;
 
-        public Task WhenSent(long position)
+        public ValueTask WhenSent(long position, bool asTask = false)
         {
-            if (Volatile.Read(ref _sentPosition) >= position) return Task.CompletedTask;
-            lock (_lock)
-            {
-                if (_sentPosition >= position) return Task.CompletedTask;
-                if (_failed is not null) return Task.FromException(new SessionClosedException(_failed));
-                var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                (_waiters ??= []).Add((position, done));
-                return done.Task;
-            }
+            if (Volatile.Read(ref _sentPosition) >= position) return default;
+            lock (_lock) return WhenSentLocked(position, asTask);
         }
 
-        private void CompleteWaiters(long sent)
+        private ValueTask WhenSentLocked(long position, bool asTask)
         {
-            List<TaskCompletionSource>? ready = null;
-            lock (_lock)
-            {
-                if (_waiters is null) return;
-                for (int i = _waiters.Count - 1; i >= 0; i--)
-                {
-                    if (_waiters[i].Position > sent) continue;
-                    (ready ??= []).Add(_waiters[i].Done);
-                    _waiters.RemoveAt(i);
-                }
-            }
-            if (ready is not null) foreach (var d in ready) d.TrySetResult();
+            if (_sentPosition >= position) return default;
+            if (_failed is not null) return ValueTask.FromException(new SessionClosedException(_failed));
+            var completion = SendWaiter.Create(asTask, out var waiter);
+            (_waiters ??= new PriorityQueue<object, long>()).Enqueue(waiter, position);
+            return completion;
         }
 
         /// <summary>The session ended: unsent data is dropped and every waiter learns why.</summary>
         public void Fail(CloseReason reason)
         {
-            List<(long, TaskCompletionSource Done)>? waiters;
+            List<object>? behind;
             lock (_lock)
             {
                 _sealed = true;
                 _failed = reason;
                 _onDrained = null;
-                waiters = _waiters;
-                _waiters = null;
-                _queuedBytes -= _pending.Length;
-                _pending.Clear();
+                behind = _behind;
+                _behind = null;
+                _queuedBytes -= _heldBytes;
+                _heldBytes = 0;
+                var error = new SessionClosedException(reason);
+                if (_waiters is { } waiters)
+                {
+                    while (waiters.TryDequeue(out var w, out _)) SendWaiter.Complete(w, error);
+                    _waiters = null;
+                }
+                if (_roomWaiter is { } room)
+                {
+                    _roomWaiter = null;
+                    room.SetException(error);
+                }
+                if (behind is not null)
+                    foreach (var item in behind)
+                        if (item is HeldSends held) held.Fail(error);
+                // The writer may be writing from the head segment: it returns the chain when it stops.
+                if (!_writerActive)
+                {
+                    _chain.ReleaseAll();
+                    _queuedBytes = 0;
+                }
             }
             _writeLimit?.Close();
-            if (waiters is null) return;
-            var error = new SessionClosedException(reason);
-            foreach (var w in waiters) w.Done.TrySetException(error);
+            if (behind is null) return;
+            foreach (var item in behind)
+                if (item is ChunkSource { Granted: { } granted }) granted.TrySetException(new SessionClosedException(reason));
         }
-    }
-}
 
-/// <summary>A byte buffer that grows by doubling and shrinks back after a burst. Not thread-safe.</summary>
-internal sealed class GrowableBuffer
-{
-    private const int InitialSize = 4096;
-    private const int ShrinkAbove = 256 * 1024;
-    private byte[] _buffer = [];
-    private int _length;
+        // ---- sends that wait for room: SendAsync ----
 
-    public int Length => _length;
-
-    public ReadOnlyMemory<byte> WrittenMemory => new(_buffer, 0, _length);
-
-    /// <summary>The array behind <see cref="WrittenMemory"/> (valid up to <see cref="Length"/> until the next write).</summary>
-    public byte[] WrittenArray => _buffer;
-
-    public Span<byte> GetSpan(int size)
-    {
-        if (_buffer.Length - _length < size)
+        /// <summary>One frame from <paramref name="data"/>, waiting for room instead of applying the full-queue policy.
+        /// Completes when the frame has been written.</summary>
+        public ValueTask EnqueueAsync(ReadOnlyMemory<byte> data, FrameKind kind, CancellationToken cancellationToken)
         {
-            int newSize = Math.Max(Math.Max(InitialSize, _buffer.Length * 2), _length + size);
-            var grown = GC.AllocateUninitializedArray<byte>(newSize);
-            _buffer.AsSpan(0, _length).CopyTo(grown);
-            _buffer = grown;
+            if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
+            var s = _session;
+            if (data.Length <= MaxPayload)
+            {
+                int header = s.GetSendHeaderLength(data.Length);
+                int total = header + data.Length;
+                long position = -1;
+                bool kick = false;
+                lock (_lock)
+                {
+                    if (_sealed) return ValueTask.FromException(ClosedError());
+                    if (_owner is null && _queuedBytes + total <= _maxQueueBytes)
+                    {
+                        WriteFrame(_chain.GetSpan(total), data.Span, kind, header);
+                        _queuedBytes += total;
+                        _framesQueued++;
+                        position = _enqueuedPosition += total;
+                        kick = TakeKick();
+                    }
+                }
+                if (position >= 0)
+                {
+                    if (kick) RunWriter();
+                    return WhenSent(position);
+                }
+            }
+            return new ValueTask(SendStreamedAsync(new MemoryChunks(data), kind, cancellationToken));
         }
-        return _buffer.AsSpan(_length, size);
+
+        /// <summary>One frame from a source of unknown or large size: takes the queue, appends the frame piece by
+        /// piece as room frees up, lets what waited behind it in, then waits until the frame has been written.</summary>
+        public async Task SendStreamedAsync(ChunkSource source, FrameKind kind, CancellationToken cancellationToken)
+        {
+            long end;
+            try
+            {
+                await AcquireAsync(source, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    end = await AppendStreamedAsync(source, kind, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Release();
+                }
+            }
+            finally
+            {
+                source.Dispose();
+            }
+            await WhenSent(end).ConfigureAwait(false);
+        }
+
+        private async ValueTask<long> AppendStreamedAsync(ChunkSource source, FrameKind kind, CancellationToken cancellationToken)
+        {
+            var s = _session;
+            int maxPayload = MaxPayload;
+            long? length = source.Length;
+            if (length > maxPayload) throw TooLargeError(length.Value, maxPayload);
+            bool hasHeader = s.GetSendHeaderLength(0) > 0;
+            if (!s.CanSplitWrites || (hasHeader && length is null))
+            {
+                // A record transport needs the message whole, and a length header needs the length: gather first
+                // (bounded by the maximum payload), then queue it as one frame.
+                if (source.TryGetWhole(out var whole)) return await AppendWholeAsync(whole, kind, cancellationToken).ConfigureAwait(false);
+                var gathered = await GatherAsync(source, maxPayload, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    return await AppendWholeAsync(gathered.WrittenMemory, kind, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    gathered.Dispose();
+                }
+            }
+
+            // A byte stream: the header (if any), then the payload in pieces of at most one segment, each when there is room.
+            int header = hasHeader ? s.GetSendHeaderLength((int)length!.Value) : 0;
+            long written = 0;
+            bool started = false;
+            try
+            {
+                if (header > 0)
+                {
+                    await WaitForRoomAsync(header, cancellationToken).ConfigureAwait(false);
+                    AppendPiece(default, kind, header, (int)length!.Value);
+                    started = true;
+                }
+                else
+                {
+                    lock (_lock) _framesQueued++;
+                }
+                while (true)
+                {
+                    var chunk = await source.NextAsync(cancellationToken).ConfigureAwait(false);
+                    if (chunk.IsEmpty) break;
+                    while (!chunk.IsEmpty)
+                    {
+                        int n = Math.Min(chunk.Length, SegmentSize);
+                        if (hasHeader && written + n > length) throw new InvalidOperationException($"the source produced more than the {length} bytes it announced");
+                        await WaitForRoomAsync(n, cancellationToken).ConfigureAwait(false);
+                        AppendPiece(chunk.Span[..n], kind, 0, 0);
+                        written += n;
+                        chunk = chunk[n..];
+                    }
+                }
+                if (hasHeader && written != length) throw new InvalidOperationException($"the source ended after {written} of the {length} bytes it announced");
+            }
+            catch (Exception ex) when (started && ex is not SessionClosedException)
+            {
+                // The peer has a header announcing bytes that will never come: the stream cannot be framed any more.
+                s.Shutdown(new CloseReason(CloseKind.LocalAbort, ex, "a streamed send stopped inside its frame"), graceful: false);
+                throw;
+            }
+            return Volatile.Read(ref _enqueuedPosition);
+        }
+
+        private async ValueTask<long> AppendWholeAsync(ReadOnlyMemory<byte> payload, FrameKind kind, CancellationToken cancellationToken)
+        {
+            if (payload.Length > MaxPayload) throw TooLargeError(payload.Length, MaxPayload);
+            int header = _session.GetSendHeaderLength(payload.Length);
+            int total = header + payload.Length;
+            await WaitForRoomAsync(total, cancellationToken).ConfigureAwait(false);
+            return AppendPiece(payload.Span, kind, header, payload.Length, wholeFrame: true);
+        }
+
+        private static async ValueTask<PooledBuffer> GatherAsync(ChunkSource source, int maxPayload, CancellationToken cancellationToken)
+        {
+            var buffer = new PooledBuffer();
+            try
+            {
+                while (true)
+                {
+                    var chunk = await source.NextAsync(cancellationToken).ConfigureAwait(false);
+                    if (chunk.IsEmpty) return buffer;
+                    if (buffer.Length + chunk.Length > maxPayload) throw TooLargeError(buffer.Length + chunk.Length, maxPayload);
+                    buffer.Write(chunk.Span);
+                }
+            }
+            catch
+            {
+                buffer.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Appends a piece of the owner's frame: a header for <paramref name="frameLength"/> bytes (if
+        /// <paramref name="header"/> &gt; 0) and <paramref name="payload"/>. Returns the end position.</summary>
+        private long AppendPiece(ReadOnlySpan<byte> payload, FrameKind kind, int header, int frameLength, bool wholeFrame = false)
+        {
+            long position;
+            bool kick;
+            lock (_lock)
+            {
+                if (_sealed) throw ClosedError();
+                int total = header + payload.Length;
+                if (wholeFrame || header > 0)
+                {
+                    // Records (and headers) stay contiguous in one segment; a message transport walks them back out.
+                    var span = _chain.GetSpan(total);
+                    if (header > 0)
+                    {
+                        if (kind == FrameKind.Binary) _session.WriteSendHeader(span[..header], frameLength);
+                        else _session.WriteSendHeader(span[..header], frameLength, kind);
+                    }
+                    payload.CopyTo(span[header..]);
+                    _framesQueued++;
+                }
+                else
+                {
+                    _chain.Write(payload);
+                }
+                _queuedBytes += total;
+                position = _enqueuedPosition += total;
+                kick = TakeKick();
+            }
+            if (kick) RunWriter();
+            return position;
+        }
+
+        /// <summary>Waits until <paramref name="size"/> more bytes fit: at once while the chain (with what the piece
+        /// would add) stays within the bound, else until the writer has brought it down to half the bound (the low water mark).</summary>
+        private async ValueTask WaitForRoomAsync(int size, CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                SendWaiter waiter;
+                lock (_lock)
+                {
+                    if (_sealed) throw ClosedError();
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (_chain.Bytes == 0 || _chain.Bytes + _chain.GrowthFor(size) <= _maxQueueBytes) return;
+                    waiter = SendWaiter.Rent();
+                    _roomWaiter = waiter;
+                }
+                using (cancellationToken.UnsafeRegister(static (state, token) => ((SendQueue)state!).CancelRoomWait(token), this))
+                    await waiter.Task.ConfigureAwait(false);
+            }
+        }
+
+        private void CancelRoomWait(CancellationToken token)
+        {
+            lock (_lock)
+            {
+                if (_roomWaiter is not { } room) return;
+                _roomWaiter = null;
+                room.SetException(new OperationCanceledException(token));
+            }
+        }
+
+        /// <summary>Takes the queue for <paramref name="source"/>'s frame, after every streamed frame and held send before it.</summary>
+        private ValueTask AcquireAsync(ChunkSource source, CancellationToken cancellationToken)
+        {
+            lock (_lock)
+            {
+                if (_sealed) throw ClosedError();
+                if (_owner is null)
+                {
+                    _owner = source;
+                    return default;
+                }
+                source.Granted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                (_behind ??= []).Add(source);
+            }
+            return WaitForTurnAsync(source, cancellationToken);
+        }
+
+        private async ValueTask WaitForTurnAsync(ChunkSource source, CancellationToken cancellationToken)
+        {
+            using (cancellationToken.UnsafeRegister(static (state, token) =>
+                   {
+                       var (queue, source) = ((SendQueue, ChunkSource))state!;
+                       lock (queue._lock)
+                           if (queue._behind?.Remove(source) != true) return;
+                       source.Granted!.TrySetCanceled(token);
+                   }, (this, source)))
+            {
+                await source.Granted!.Task.ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>The owner's frame is done (or abandoned): what waited behind it joins the chain in order, up to
+        /// the next streamed frame, which takes the queue.</summary>
+        private void Release()
+        {
+            TaskCompletionSource? granted = null;
+            bool kick;
+            lock (_lock)
+            {
+                _owner = null;
+                while (_behind is { Count: > 0 } behind)
+                {
+                    var next = behind[0];
+                    behind.RemoveAt(0);
+                    if (next is HeldSends held)
+                    {
+                        Splice(held);
+                        continue;
+                    }
+                    _owner = (ChunkSource)next;
+                    granted = _owner.Granted;
+                    break;
+                }
+                kick = TakeKick();
+            }
+            granted?.TrySetResult();
+            if (kick) RunWriter();
+        }
+
+        /// <summary>Under the lock: a held region joins the chain; its sends learn their positions.</summary>
+        private void Splice(HeldSends held)
+        {
+            held.Base = _enqueuedPosition;
+            _enqueuedPosition += held.Length;
+            _heldBytes -= held.Length;
+            _chain.Append(held.Chain);
+            if (held.Early is { } early)
+            {
+                foreach (var (offset, waiter) in early)
+                    (_waiters ??= new PriorityQueue<object, long>()).Enqueue(waiter, held.Base + offset);
+                held.Early = null;
+            }
+        }
+
+        /// <summary>Under the lock: a plain send made while a streamed frame owns the queue waits behind it.</summary>
+        private SendResult EnqueueBehindStream(ReadOnlySpan<byte> payload, FrameKind kind, int header, int total)
+        {
+            var behind = _behind ??= [];
+            if (behind.Count == 0 || behind[^1] is not HeldSends held)
+            {
+                held = new HeldSends(_session, new SegmentChain(this));
+                behind.Add(held);
+            }
+            WriteFrame(held.Chain.GetSpan(total), payload, kind, header);
+            held.Length += total;
+            _heldBytes += total;
+            _queuedBytes += total;
+            _framesQueued++;
+            return new SendResult(held, held.Length);
+        }
+
+        public ValueTask WhenHeldSent(HeldSends held, long offset, bool asTask)
+        {
+            lock (_lock)
+            {
+                if (held.Base >= 0) return WhenSentLocked(held.Base + offset, asTask);
+                if (held.Error is { } error) return ValueTask.FromException(error);
+                var completion = SendWaiter.Create(asTask, out var waiter);
+                (held.Early ??= []).Add((offset, waiter));
+                return completion;
+            }
+        }
+
+        /// <summary>
+        /// Pooled segments in order. The writer takes bytes from the head; sends append at the tail (a frame's header
+        /// and a record stay in one segment; streamed pieces fill segments to the end). Every access is under the
+        /// queue's lock.
+        /// </summary>
+        internal sealed class SegmentChain(SendQueue owner)
+        {
+            private Segment? _tail;
+            private Segment? _spare; // a node kept for the next segment, so a send after an idle spell allocates nothing
+
+            public Segment? Head { get; private set; }
+
+            /// <summary>Memory of this chain's segments, whole.</summary>
+            public long Bytes { get; private set; }
+
+            /// <summary>Memory the chain would add to hold <paramref name="size"/> more bytes.</summary>
+            public int GrowthFor(int size)
+            {
+                int free = _tail is { } t ? t.Array.Length - t.End : 0;
+                return size <= free ? 0 : Math.Max(SegmentSize, size - free);
+            }
+
+            /// <summary>Room for <paramref name="size"/> contiguous bytes at the tail, counted as queued.</summary>
+            public Span<byte> GetSpan(int size)
+            {
+                var t = _tail;
+                if (t is null || t.Array.Length - t.End < size) t = AddSegment(size);
+                var span = t.Array.AsSpan(t.End, size);
+                t.End += size;
+                return span;
+            }
+
+            /// <summary>Appends <paramref name="data"/>, filling the tail segment first.</summary>
+            public void Write(ReadOnlySpan<byte> data)
+            {
+                while (!data.IsEmpty)
+                {
+                    var t = _tail;
+                    if (t is null || t.End == t.Array.Length) t = AddSegment(data.Length);
+                    int n = Math.Min(data.Length, t.Array.Length - t.End);
+                    data[..n].CopyTo(t.Array.AsSpan(t.End));
+                    t.End += n;
+                    data = data[n..];
+                }
+            }
+
+            private Segment AddSegment(int size)
+            {
+                var segment = _spare ?? new Segment();
+                _spare = null;
+                segment.Array = ArrayPool<byte>.Shared.Rent(Math.Max(SegmentSize, size));
+                if (_tail is null) Head = segment;
+                else _tail.Next = segment;
+                _tail = segment;
+                Bytes += segment.Array.Length;
+                owner._bufferBytes += segment.Array.Length;
+                return segment;
+            }
+
+            /// <summary>The writer wrote <paramref name="n"/> bytes from the head: segments used up go back to the pool.</summary>
+            public void Consume(int n)
+            {
+                var head = Head!;
+                head.Start += n;
+                if (head.Start < head.End) return;
+                Head = head.Next;
+                if (Head is null) _tail = null;
+                Return(head);
+            }
+
+            /// <summary>Moves <paramref name="other"/>'s segments to the end of this chain.</summary>
+            public void Append(SegmentChain other)
+            {
+                if (other.Head is null) return;
+                if (_tail is null) Head = other.Head;
+                else _tail.Next = other.Head;
+                _tail = other._tail;
+                Bytes += other.Bytes;
+                other.Head = other._tail = null;
+                other.Bytes = 0;
+            }
+
+            public void ReleaseAll()
+            {
+                while (Head is { } head)
+                {
+                    Head = head.Next;
+                    Return(head);
+                }
+                _tail = null;
+            }
+
+            private void Return(Segment segment)
+            {
+                Bytes -= segment.Array.Length;
+                owner._bufferBytes -= segment.Array.Length;
+                ArrayPool<byte>.Shared.Return(segment.Array);
+                segment.Array = [];
+                segment.Start = segment.End = 0;
+                segment.Next = null;
+                _spare = segment;
+            }
+        }
+
+        internal sealed class Segment
+        {
+            public byte[] Array = [];
+            public int Start;
+            public int End;
+            public Segment? Next;
+        }
     }
 
-    public void Advance(int count) => _length += count;
-
-    public void Clear()
+    /// <summary>Sends made while a streamed frame owned the queue: their own segments, spliced in after that frame.</summary>
+    internal sealed class HeldSends(Session session, SendQueue.SegmentChain chain)
     {
-        // After a burst, drop the big array so an idle session does not keep it.
-        if (_buffer.Length > ShrinkAbove && _length < _buffer.Length / 4) _buffer = [];
-        _length = 0;
+        public Session Session { get; } = session;
+        public SendQueue.SegmentChain Chain { get; } = chain;
+        public long Length { get; set; }
+
+        /// <summary>Where the region starts in the session's byte order; -1 until it joins the chain.</summary>
+        public long Base { get; set; } = -1;
+
+        public SessionClosedException? Error { get; private set; }
+
+        /// <summary>Sends awaited before the region joined the chain, by end offset within it.</summary>
+        public List<(long Offset, object Waiter)>? Early { get; set; }
+
+        /// <summary>Under the queue's lock: the session ended before the region was written.</summary>
+        public void Fail(SessionClosedException error)
+        {
+            Error = error;
+            Chain.ReleaseAll();
+            if (Early is { } early)
+                foreach (var (_, waiter) in early) SendWaiter.Complete(waiter, error);
+            Early = null;
+        }
     }
 }

@@ -7,47 +7,59 @@ namespace Asio2.Rx;
 /// <summary>
 /// The completion of one <c>Send</c>: await it to learn when the bytes were handed to the operating
 /// system (or why they never will be), or ignore it. Ignoring it costs nothing and leaks nothing:
-/// no task is created unless it is awaited.
+/// nothing is allocated unless it is awaited, and awaiting uses a pooled completion.
 /// </summary>
 public readonly struct SendResult
 {
-    private readonly Session? _session;
+    // The session and the end position of the send; or the region of sends held behind a streamed frame and the
+    // end offset within it; or the exception that refused the send.
+    private readonly object? _target;
     private readonly long _position;
-    private readonly Exception? _error;
 
     internal SendResult(Session session, long position)
     {
-        _session = session;
+        _target = session;
         _position = position;
-        _error = null;
+    }
+
+    internal SendResult(Session.HeldSends held, long offset)
+    {
+        _target = held;
+        _position = offset;
     }
 
     private SendResult(Exception error)
     {
-        _session = null;
+        _target = error;
         _position = 0;
-        _error = error;
     }
 
     internal static SendResult Failed(Exception error) => new(error);
 
     /// <summary>True when the send was refused at once (session closed, queue full, frame too large).</summary>
-    public bool IsRejected => _error is not null;
+    public bool IsRejected => _target is Exception;
 
-    /// <summary>A task that completes when the bytes have been written to the transport, or faults with
-    /// <see cref="SessionClosedException"/> / <see cref="SendRejectedException"/> when they will not be.</summary>
-    public Task AsTask()
+    /// <summary>Completes when the bytes have been written to the transport, or faults with
+    /// <see cref="SessionClosedException"/> / <see cref="SendRejectedException"/> when they will not be. Await it once;
+    /// call again for another awaitable. Allocates nothing when awaited.</summary>
+    public ValueTask AsValueTask() => Completion(asTask: false);
+
+    /// <summary>The completion as a task: completed as soon as the bytes are written (see <see cref="AsValueTask"/>).</summary>
+    public Task AsTask() => Completion(asTask: true).AsTask();
+
+    private ValueTask Completion(bool asTask) => _target switch
     {
-        if (_error is not null) return Task.FromException(_error);
-        if (_session is null) return Task.CompletedTask;
-        return _session.WhenSent(_position);
-    }
+        null => default,
+        Session session => session.WhenSent(_position, asTask),
+        Exception error => ValueTask.FromException(error),
+        _ => ((Session.HeldSends)_target).Session.WhenHeldSent((Session.HeldSends)_target, _position, asTask),
+    };
 
     /// <summary>The completion as a one-element observable (<see cref="Unit"/>, then completed).</summary>
     public IObservable<Unit> ToObservable() => AsTask().ToObservable();
 
     /// <summary>Lets <c>await session.Send(...)</c> work.</summary>
-    public TaskAwaiter GetAwaiter() => AsTask().GetAwaiter();
+    public ValueTaskAwaiter GetAwaiter() => AsValueTask().GetAwaiter();
 }
 
 /// <summary>A send could not complete because its session closed first.</summary>

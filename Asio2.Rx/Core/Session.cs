@@ -38,6 +38,7 @@ public abstract partial class Session : IDisposable
     private long _bytesReceived;
     private long _framesReceived;
     private IDisposable? _silenceTimer;
+    private int _metricsState; // 0 new, 1 counted open, 2 finished
 
     private protected Session(SessionSettings settings, IScheduler scheduler)
     {
@@ -52,9 +53,9 @@ public abstract partial class Session : IDisposable
         _sendQueue = new SendQueue(this);
     }
 
-    private protected SessionSettings Settings { get; }
+    internal SessionSettings Settings { get; }
 
-    private protected ILogger Logger { get; }
+    internal ILogger Logger { get; }
 
     /// <summary>A process-wide unique, increasing id.</summary>
     public long Id { get; }
@@ -98,6 +99,10 @@ public abstract partial class Session : IDisposable
     /// <summary>Sends the bytes as one frame (with the framing's header, if it has one). Thread-safe, ordered and non-blocking.</summary>
     public SendResult Send(ReadOnlySpan<byte> data) => _sendQueue.Enqueue(data);
 
+    /// <summary>Sends the bytes as one message of <paramref name="kind"/>. Message transports that carry a kind
+    /// (WebSocket) send it; the others send the bytes as <see cref="Send(ReadOnlySpan{byte})"/> does.</summary>
+    public SendResult Send(ReadOnlySpan<byte> data, FrameKind kind) => _sendQueue.Enqueue(data, kind);
+
     /// <summary>Sends the bytes as one frame. The bytes are copied before this returns.</summary>
     public SendResult Send(ReadOnlyMemory<byte> data) => _sendQueue.Enqueue(data.Span);
 
@@ -127,6 +132,22 @@ public abstract partial class Session : IDisposable
     /// <summary>Same as <see cref="Close"/>.</summary>
     public void Dispose() => Close();
 
+    /// <summary>
+    /// Hands the connection over to a new owner (an HTTP <c>Upgrade</c>, a STARTTLS-style switch, a protocol sniffer):
+    /// reading stops after the current frame (frames after it in the same read are not delivered; their bytes go into
+    /// <see cref="DetachedConnection.Buffered"/>), queued sends are written, then the session closes with
+    /// <see cref="CloseKind.Upgraded"/> without closing the connection, and the task completes with it.
+    /// </summary>
+    /// <remarks>Call it from a <see cref="Frames"/> handler, or while reading is held (<see cref="HoldReading"/>);
+    /// otherwise the hand-over waits for the read in progress, whose bytes all go into
+    /// <see cref="DetachedConnection.Buffered"/>. Fails if the session closes first (or the drain timeout passes).</remarks>
+    /// <exception cref="NotSupportedException">The session is not over a byte stream (UDP, KCP).</exception>
+    /// <exception cref="InvalidOperationException">The session is already being detached.</exception>
+    public Task<DetachedConnection> DetachAsync() => DetachCoreAsync();
+
+    private protected virtual Task<DetachedConnection> DetachCoreAsync() =>
+        throw new NotSupportedException($"A {Transport} session cannot be detached: it is not over a byte stream.");
+
     /// <inheritdoc/>
     public override string ToString() => $"{Transport} session {Id} {RemoteEndPoint}";
 
@@ -136,7 +157,9 @@ public abstract partial class Session : IDisposable
     /// <summary>Starts the transport's I/O. Owners call this right after announcing the session.</summary>
     internal void Start()
     {
-        Asio2Metrics.SessionOpened(Transport);
+        // Counted open only if it has not finished already (a stop can close a session before it starts), so the
+        // active-sessions gauge never goes below zero.
+        if (Interlocked.CompareExchange(ref _metricsState, 1, 0) == 0) Asio2Metrics.SessionOpened(Transport);
         if (Settings.SilenceTimeout is { } timeout) ArmSilenceTimer(timeout);
         StartTransport();
     }
@@ -227,8 +250,8 @@ public abstract partial class Session : IDisposable
         var reason = _closeReason!;
         _sendQueue.Fail(reason);
         ReleaseReader();
-        Asio2Metrics.SessionClosed(Transport, reason.Kind);
-        if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort)
+        if (Interlocked.Exchange(ref _metricsState, 2) == 1) Asio2Metrics.SessionClosed(Transport, reason.Kind);
+        if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort or CloseKind.Upgraded)
             && Logger.IsEnabled(LogLevel.Information))
         {
             Logger.LogInformation(reason.Exception, "{Session} closed: {Reason}", this, reason);

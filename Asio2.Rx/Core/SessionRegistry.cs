@@ -10,15 +10,20 @@ namespace Asio2.Rx;
 /// A server's sessions: the <c>Sessions</c> stream, lookup by id, broadcast, and the announce-then-start order that
 /// lets <c>Sessions.SelectMany(s =&gt; s.Frames)</c> see every first frame. Shared by every server (TCP, UDP, KCP).
 /// </summary>
-/// <remarks>Thread-safe. Announcements are serialized under one lock (Rx grammar); lookups are lock-free.</remarks>
+/// <remarks>Thread-safe. Notifications are serialized (Rx grammar) without holding the lock while user code runs:
+/// they go through a queue that whichever thread finds it idle drains. Lookups are lock-free.</remarks>
 internal sealed class SessionRegistry
 {
+    private static readonly object s_completed = new();
+
     private readonly SessionSettings _settings;
     private readonly Subject<Session> _sessions = new();
     private readonly ConcurrentDictionary<long, Session> _live = new();
     private readonly object _lock = new();
+    private readonly Queue<object> _notifications = new(); // a Session to announce, an Exception, or s_completed
+    private bool _notifying;
     private bool _stopping;
-    private bool _failed;
+    private bool _ended;
 
     public SessionRegistry(SessionSettings settings)
     {
@@ -47,7 +52,8 @@ internal sealed class SessionRegistry
     /// <summary>
     /// Registers, announces, then starts <paramref name="session"/>. <paramref name="register"/> runs under the lock
     /// before the announcement (for extra lookup tables); <paramref name="unregister"/> runs when the session finishes.
-    /// False when the server is stopping: the session is discarded.
+    /// False when the server is stopping: the session is discarded. The announcement (and the start after it) may run
+    /// on another thread that is announcing already, right after this returns.
     /// </summary>
     public bool TryAnnounce(Session session, Action? register = null, Action<Session>? unregister = null)
     {
@@ -66,32 +72,76 @@ internal sealed class SessionRegistry
                 _live.TryRemove(s.Id, out _);
                 unregister?.Invoke(s);
             };
-            try
+            if (!Enqueue(session)) return true;
+        }
+        Notify();
+        return true;
+    }
+
+    /// <summary>Under the lock: queues a notification; true when the caller must drain the queue.</summary>
+    private bool Enqueue(object notification)
+    {
+        _notifications.Enqueue(notification);
+        if (_notifying) return false;
+        _notifying = true;
+        return true;
+    }
+
+    /// <summary>Delivers queued notifications, one at a time, outside the lock.</summary>
+    private void Notify()
+    {
+        while (true)
+        {
+            object next;
+            lock (_lock)
             {
-                _sessions.OnNext(session);
+                if (!_notifications.TryDequeue(out next!))
+                {
+                    _notifying = false;
+                    return;
+                }
             }
-            catch (Exception ex)
+            switch (next)
             {
-                Asio2Metrics.UserCodeFault(_settings.Transport);
-                _settings.Logger.LogError(ex, "{Session}: a Sessions subscriber threw; closing this session only", session);
-                session.Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
+                case Session session:
+                    try
+                    {
+                        _sessions.OnNext(session);
+                    }
+                    catch (Exception ex)
+                    {
+                        Asio2Metrics.UserCodeFault(_settings.Transport);
+                        _settings.Logger.LogError(ex, "{Session}: a Sessions subscriber threw; closing this session only", session);
+                        session.Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
+                    }
+                    session.Start();
+                    break;
+                case Exception error:
+                    // A subscriber without onError (Rx then throws) must not take the process down.
+                    try { _sessions.OnError(error); }
+                    catch (Exception ex) { _settings.Logger.LogWarning(ex, "{Transport} server: a Sessions subscriber has no error handler", _settings.Transport); }
+                    break;
+                default:
+                    try { _sessions.OnCompleted(); }
+                    catch (Exception ex) { _settings.Logger.LogWarning(ex, "{Transport} server: a Sessions subscriber threw on completion", _settings.Transport); }
+                    break;
             }
         }
-        session.Start();
-        return true;
     }
 
     /// <summary>The server's socket failed: <c>Sessions</c> errors and every session closes.</summary>
     public void Fail(Exception error, string message)
     {
         Session[] sessions;
+        bool notify;
         lock (_lock)
         {
-            if (_stopping) return;
-            _stopping = _failed = true;
+            if (_ended) return;
+            _stopping = _ended = true;
             sessions = _live.Values.ToArray();
-            _sessions.OnError(error);
+            notify = Enqueue(error);
         }
+        if (notify) Notify();
         _settings.Logger.LogError(error, "{Transport} server: {Message}", _settings.Transport, message);
         Asio2Metrics.Error(_settings.Transport, "listener");
         var reason = new CloseReason(CloseKind.Error, error, message);
@@ -113,12 +163,16 @@ internal sealed class SessionRegistry
         return sessions;
     }
 
-    /// <summary>Completes <c>Sessions</c> (unless it already errored).</summary>
+    /// <summary>Completes <c>Sessions</c> (unless it already ended).</summary>
     public void Complete()
     {
+        bool notify;
         lock (_lock)
         {
-            if (!_failed) _sessions.OnCompleted();
+            if (_ended) return;
+            _stopping = _ended = true;
+            notify = Enqueue(s_completed);
         }
+        if (notify) Notify();
     }
 }

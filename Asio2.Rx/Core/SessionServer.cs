@@ -22,7 +22,7 @@ public abstract class SessionServer : IDisposable, IAsyncDisposable
         Registry = new SessionRegistry(settings);
     }
 
-    private protected SessionSettings Settings { get; }
+    internal SessionSettings Settings { get; }
 
     internal SessionRegistry Registry { get; }
 
@@ -59,12 +59,16 @@ public abstract class SessionServer : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Stops accepting, closes every session gracefully (queued sends are flushed within the drain timeout), waits for
-    /// their streams to complete, then completes <see cref="Sessions"/>. Safe to call more than once.
+    /// their streams to complete, then completes <see cref="Sessions"/>. Safe to call more than once, from any thread,
+    /// including a handler on a session's scheduler (await it there; do not block on it). Never faults: a listener
+    /// failure was reported on <see cref="Sessions"/> already.
     /// </summary>
     public abstract Task StopAsync();
 
-    /// <summary>Same as <see cref="StopAsync"/>, blocking until it finishes. Prefer <see cref="DisposeAsync"/> in async code.</summary>
-    public void Dispose() => StopAsync().GetAwaiter().GetResult();
+    /// <summary>Starts <see cref="StopAsync"/> and returns at once: it never blocks on the network or on a scheduler,
+    /// so it is safe anywhere (a frame handler, a <c>TestScheduler</c>). <see cref="Sessions"/> completes when the stop
+    /// is done; await <see cref="DisposeAsync"/> or <see cref="StopAsync"/> to wait for it.</summary>
+    public void Dispose() => _ = StopAsync();
 
     /// <summary>Same as <see cref="StopAsync"/>.</summary>
     public ValueTask DisposeAsync() => new(StopAsync());

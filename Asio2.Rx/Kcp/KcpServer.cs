@@ -33,7 +33,7 @@ namespace Asio2.Rx;
 public sealed class KcpServer : SessionServer
 {
     private readonly KcpServerOptions _options;
-    private readonly Core _core;
+    private readonly DatagramServerCore _core;
 
     /// <summary>Creates a server; nothing is bound until <see cref="Start(IPEndPoint)"/>.</summary>
     public KcpServer(KcpServerOptions? options = null)
@@ -45,7 +45,10 @@ public sealed class KcpServer : SessionServer
         : base(options.Resolve("kcp"))
     {
         _options = options;
-        _core = new Core(Registry, Settings, options.MaxSessions, options.ResolveKcp());
+        var kcp = options.ResolveKcp();
+        _core = kcp.RawConv
+            ? new RawConvCore(Registry, Settings, options.MaxSessions, kcp, options.AllowedConvs, options.ConvsPerEndpoint)
+            : new Core(Registry, Settings, options.MaxSessions, kcp);
     }
 
     /// <inheritdoc/>
@@ -55,8 +58,14 @@ public sealed class KcpServer : SessionServer
     /// arriving while a session's inbox is full).</summary>
     public long DroppedDatagrams => _core.Drops.Count;
 
-    /// <summary>The open session of this remote endpoint, or null.</summary>
-    public Session? FindSession(IPEndPoint remote) => _core.FindSession(remote);
+    /// <summary>The open session of this remote endpoint, or null. In raw-conv mode, the one with conv
+    /// <see cref="KcpServerOptions.ConvsPerEndpoint"/> allows only one of (see <see cref="FindSession(IPEndPoint, uint)"/>).</summary>
+    public Session? FindSession(IPEndPoint remote) =>
+        _core is RawConvCore raw ? raw.FindAny(remote) : _core.FindSession(remote);
+
+    /// <summary>Raw-conv mode: the open session of this remote endpoint and conv, or null.</summary>
+    public Session? FindSession(IPEndPoint remote, uint conv) =>
+        _core is RawConvCore raw ? raw.Find(remote, conv) : _core.FindSession(remote) is KcpSession { Conv: var c } s && c == conv ? s : null;
 
     /// <summary>Binds <paramref name="endPoint"/> and starts serving. Returns the bound endpoint.</summary>
     public override IPEndPoint Start(IPEndPoint endPoint) => _core.Start(endPoint, _options.ResolveSocket(_options.DualMode));
@@ -106,6 +115,95 @@ public sealed class KcpServer : SessionServer
             KcpHandshake.WriteSynAck(synAck, conv, syn.Seq);
             Channel.Send(synAck, key);
             Accept(key, session, forgetAddressOnFinish: false);
+        }
+
+        protected override Task WhenReleased(Session session) => ((KcpSession)session).ReleasedTask;
+    }
+
+    /// <summary>
+    /// Raw conv: no handshake. A datagram goes to the session of its source and conv; from a new pair, a well-formed
+    /// KCP datagram opens a session (within the allow-list, the per-endpoint limit and MaxSessions) and is its first input.
+    /// </summary>
+    private sealed class RawConvCore(SessionRegistry registry, SessionSettings settings, int maxSessions, KcpSettings kcp,
+        IReadOnlyCollection<uint>? allowedConvs, int convsPerEndpoint) : DatagramServerCore(registry, settings, maxSessions)
+    {
+        private readonly HashSet<uint>? _allowed = allowedConvs is null ? null : [.. allowedConvs];
+        private readonly Dictionary<SocketAddress, int> _convsByEndpoint = [];
+        // Receive loop only: the key of the datagram at hand, refilled each time.
+        private SocketAddress? _scratch;
+
+        public Session? Find(IPEndPoint remote, uint conv)
+        {
+            var address = remote.Serialize();
+            return FindByKey(KcpRawConv.Fill(null, address, conv));
+        }
+
+        public Session? FindAny(IPEndPoint remote) =>
+            GetOpenSessions().FirstOrDefault(s => remote.Equals(s.RemoteEndPoint));
+
+        protected override void OnDatagram(ReadOnlySpan<byte> datagram, SocketAddress source)
+        {
+            if (datagram.Length < Kcp.Overhead)
+            {
+                Drops.Drop("kcp_illegal_length");
+                return;
+            }
+            uint conv = KcpRawConv.ReadConv(datagram);
+            var key = _scratch = KcpRawConv.Fill(_scratch, source, conv);
+            if (Lookup(key) is KcpSession known)
+            {
+                known.OnDatagram(datagram);
+                return;
+            }
+            if (!KcpRawConv.IsWellFormed(datagram, conv))
+            {
+                Drops.Drop("kcp_malformed");
+                return;
+            }
+            if (_allowed is not null && !_allowed.Contains(conv))
+            {
+                Drops.Drop("kcp_unknown_conv");
+                return;
+            }
+            if (!HasRoom()) return;
+            var endpoint = DatagramChannel.Copy(source);
+            if (!TakeEndpointSlot(endpoint))
+            {
+                Drops.Drop("kcp_conv_limit");
+                return;
+            }
+            key = DatagramChannel.Copy(key);
+            var session = new KcpSession(conv, Channel, endpoint, DatagramChannel.ToEndPoint(endpoint), isServer: true, ownsChannel: false, kcp, Drops,
+                Settings, Settings.Schedulers.Next());
+            session.Released = s =>
+            {
+                ForgetAddress(key, s);
+                ReturnEndpointSlot(endpoint);
+            };
+            // The datagram that opened the session is its first input, taken when it starts (after the announcement).
+            session.OnDatagram(datagram);
+            Accept(key, session, forgetAddressOnFinish: false); // refused when stopping: the discarded session is released all the same
+        }
+
+        private bool TakeEndpointSlot(SocketAddress endpoint)
+        {
+            lock (_convsByEndpoint)
+            {
+                _convsByEndpoint.TryGetValue(endpoint, out int n);
+                if (n >= convsPerEndpoint) return false;
+                _convsByEndpoint[endpoint] = n + 1;
+                return true;
+            }
+        }
+
+        private void ReturnEndpointSlot(SocketAddress endpoint)
+        {
+            lock (_convsByEndpoint)
+            {
+                if (!_convsByEndpoint.TryGetValue(endpoint, out int n)) return;
+                if (n <= 1) _convsByEndpoint.Remove(endpoint);
+                else _convsByEndpoint[endpoint] = n - 1;
+            }
         }
 
         protected override Task WhenReleased(Session session) => ((KcpSession)session).ReleasedTask;

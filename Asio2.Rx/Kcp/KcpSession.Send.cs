@@ -12,7 +12,9 @@ internal sealed partial class KcpSession
     private const int StreamChunkSegments = 64;
 
     // The batch being written (records not yet handed to KCP) and its completion. The send queue has at most one
-    // WriteAsync outstanding, so one reusable completion source is enough.
+    // WriteAsync outstanding, so one reusable completion source is enough. _pendingWrite and _writePending are touched
+    // only on the scheduler: a write from another thread hands its batch over as the work item's state, so Pump (run
+    // after every drain and update) never sees a write half set up.
     private ReadOnlyMemory<byte> _pendingWrite;
     private bool _writePending;
     private ManualResetValueTaskSourceCore<bool> _writeDone;
@@ -35,31 +37,44 @@ internal sealed partial class KcpSession
 
     private protected override ValueTask WriteAsync(ReadOnlyMemory<byte> batch)
     {
-        Debug.Assert(!_writePending, "the send queue has one write outstanding at most");
-        _pendingWrite = batch;
-        _writePending = true;
+        // The send queue's writer owns the completion between writes (it has consumed the previous result, and nothing
+        // completes it until a batch is pending), so resetting it here, before the hand-over, races nothing.
         _writeDone.Reset();
         var completion = new ValueTask(this, _writeDone.Version);
         if (ReferenceEquals(t_running, this))
         {
             // Inside one of this session's work items (a reply from a Frames handler): into KCP now.
+            BeginWrite(batch);
             Pump();
         }
         else
         {
-            Scheduler.Schedule(this, static (_, s) =>
+            Scheduler.Schedule((this, batch), static (_, st) =>
             {
-                s.RunOnScheduler(static s =>
+                st.Item1.RunOnScheduler(st.batch, static (s, batch) =>
                 {
-                    if (s._isReleased) return;
+                    s.BeginWrite(batch);
+                    if (s._isReleased)
+                    {
+                        s.FailPendingWrite();
+                        return;
+                    }
                     uint now = s.Clock;
                     s.EnsureEngineStarted(now);
-                    s.AfterWork(now);
+                    s.AfterWork(now); // pumps the batch, then schedules the update
                 });
                 return Disposable.Empty;
             });
         }
         return completion;
+    }
+
+    /// <summary>Takes over a batch for <see cref="Pump"/>. On the scheduler.</summary>
+    private void BeginWrite(ReadOnlyMemory<byte> batch)
+    {
+        Debug.Assert(!_writePending, "the send queue has one write outstanding at most");
+        _pendingWrite = batch;
+        _writePending = true;
     }
 
     /// <summary>Moves records of the pending batch into KCP while it holds fewer than <see cref="MaxUnacknowledgedSegments"/>

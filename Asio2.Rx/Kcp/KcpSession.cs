@@ -10,8 +10,8 @@ using Microsoft.Extensions.Logging;
 namespace Asio2.Rx;
 
 /// <summary>
-/// A KCP session over a <see cref="DatagramChannel"/>: reliable, ordered messages with asio2's handshake around them.
-/// A server's sessions share the server's channel; a client's session owns its connected channel.
+/// A KCP session over a <see cref="DatagramChannel"/>: reliable, ordered messages with asio2's handshake around them,
+/// or none (raw conv: every datagram is KCP, and no FIN is sent). A server's sessions share the server's channel; a client's session owns its connected channel.
 /// </summary>
 /// <remarks>
 /// <para><b>Thread-safety contract.</b> The <see cref="Kcp"/> engine is not thread-safe, so everything that touches it
@@ -143,13 +143,16 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
 
     /// <summary>Runs <paramref name="work"/> as one of this session's work items (marks the thread, so writes made
     /// meanwhile go into KCP directly).</summary>
-    private void RunOnScheduler(Action<KcpSession> work)
+    private void RunOnScheduler(Action<KcpSession> work) => RunOnScheduler(work, static (s, w) => w(s));
+
+    /// <inheritdoc cref="RunOnScheduler(Action{KcpSession})"/>
+    private void RunOnScheduler<TState>(TState state, Action<KcpSession, TState> work)
     {
         var previous = t_running;
         t_running = this;
         try
         {
-            work(this);
+            work(this, state);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -210,17 +213,17 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
             _drops.Drop("session_closed");
             return true;
         }
+        if (_kcpSettings.RawConv)
+        {
+            // No control packets in raw conv: everything is KCP, and anything shorter than a segment is garbage.
+            if (datagram.Length < KcpHandshake.MinKcpSize) _drops.Drop("kcp_illegal_length");
+            else Input(datagram);
+            return true;
+        }
         switch (KcpHandshake.Classify(datagram.Length))
         {
             case KcpDatagramKind.Kcp:
-                int result = _kcp.Input(datagram);
-                if (result < 0)
-                {
-                    // ikcp: -1 another conv, -2 a segment longer than the datagram, -3 an unknown command.
-                    _drops.Drop(result == -1 ? "kcp_wrong_conv" : result == -2 ? "kcp_truncated" : "kcp_bad_command");
-                    return true;
-                }
-                OnBytesReceived(datagram.Length);
+                Input(datagram);
                 return true;
 
             case KcpDatagramKind.Handshake:
@@ -248,6 +251,18 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
                 _drops.Drop("kcp_illegal_length");
                 return true;
         }
+    }
+
+    private void Input(ReadOnlySpan<byte> datagram)
+    {
+        int result = _kcp.Input(datagram);
+        if (result < 0)
+        {
+            // ikcp: -1 another conv, -2 a segment longer than the datagram, -3 an unknown command.
+            _drops.Drop(result == -1 ? "kcp_wrong_conv" : result == -2 ? "kcp_truncated" : "kcp_bad_command");
+            return;
+        }
+        OnBytesReceived(datagram.Length);
     }
 
     private void OnPeerFin()
@@ -359,6 +374,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
 
     private void SendFin()
     {
+        if (_kcpSettings.RawConv) return; // plain ikcp has no close signal; the peer's silence timeout ends its side
         Span<byte> fin = stackalloc byte[KcpHandshake.Size];
         KcpHandshake.WriteFin(fin);
         _channel.Send(fin, _remoteAddress);

@@ -45,6 +45,9 @@ public sealed class TcpServer : SessionServer
 
     internal string TransportName => Settings.Transport;
 
+    /// <summary>Builds each accepted connection's session (a protocol layer's own session type). Set before <c>Start</c>.</summary>
+    internal StreamSessionFactory SessionFactory { get; init; } = StreamSession.Create;
+
     private IPEndPoint? _localEndPoint;
 
     /// <inheritdoc/>
@@ -108,11 +111,11 @@ public sealed class TcpServer : SessionServer
             socket.Dispose();
             return;
         }
-        StreamSession session;
+        Session session;
         try
         {
             _options.Apply(socket);
-            session = new StreamSession(CreateTransport(socket), Settings, Settings.Schedulers.Next());
+            session = SessionFactory(CreateTransport(socket), Settings, Settings.Schedulers.Next());
         }
         catch (Exception ex)
         {
@@ -134,10 +137,13 @@ public sealed class TcpServer : SessionServer
 
     private async Task StopCoreAsync()
     {
+        // Every session starts closing before this returns its task (a Dispose under a TestScheduler finds their
+        // closes queued); a connection the accept loop is still setting up is refused once stopping is set.
+        var sessions = Registry.StopSessionsAsync();
         _stopping.Cancel();
         _listener?.Dispose();
         await _acceptLoop.ConfigureAwait(false);
-        await Registry.StopSessionsAsync().ConfigureAwait(false);
+        await sessions.ConfigureAwait(false);
         Registry.Complete();
     }
 }

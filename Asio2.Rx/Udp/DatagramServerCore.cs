@@ -45,7 +45,13 @@ internal abstract class DatagramServerCore
 
     public IPEndPoint? LocalEndPoint => _channel?.LocalEndPoint;
 
-    public Session? FindSession(IPEndPoint remote) => _byAddress.TryGetValue(remote.Serialize(), out var s) && s.IsOpen ? s : null;
+    public Session? FindSession(IPEndPoint remote) => FindByKey(remote.Serialize());
+
+    /// <summary>The open session registered under <paramref name="key"/>, or null.</summary>
+    protected Session? FindByKey(SocketAddress key) => _byAddress.TryGetValue(key, out var s) && s.IsOpen ? s : null;
+
+    /// <summary>A snapshot of the open sessions.</summary>
+    protected IReadOnlyList<Session> GetOpenSessions() => _registry.GetSessions();
 
     /// <summary>Binds a UDP socket and starts serving on it.</summary>
     public IPEndPoint Start(IPEndPoint endPoint, DatagramSocketSettings socket)
