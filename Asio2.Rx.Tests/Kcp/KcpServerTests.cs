@@ -66,7 +66,7 @@ public sealed class KcpServerTests
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == "Asio2.Rx" && instrument.Name == "asio2rx.drops") l.EnableMeasurementEvents(instrument);
+            if (instrument.Meter.Name == "Asio2.Rx" && instrument.Name == "asio2rx.dropped") l.EnableMeasurementEvents(instrument);
         };
         var rig = new KcpRig();
         listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
@@ -74,8 +74,8 @@ public sealed class KcpServerTests
             string? transport = null, reason = null;
             foreach (var tag in tags)
             {
-                if (tag.Key == "transport") transport = tag.Value as string;
-                if (tag.Key == "reason") reason = tag.Value as string;
+                if (tag.Key == "asio2rx.transport") transport = tag.Value as string;
+                if (tag.Key == "asio2rx.drop.reason") reason = tag.Value as string;
             }
             if (transport == "kcp" && reason is not null) lock (reasons) reasons.Add(reason);
         });

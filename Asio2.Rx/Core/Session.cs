@@ -160,7 +160,7 @@ public abstract partial class Session : IDisposable
     {
         // Counted open only if it has not finished already (a stop can close a session before it starts), so the
         // active-sessions gauge never goes below zero.
-        if (Interlocked.CompareExchange(ref _metricsState, 1, 0) == 0) Asio2Metrics.SessionOpened(Transport);
+        if (Interlocked.CompareExchange(ref _metricsState, 1, 0) == 0) Asio2Diagnostics.SessionOpened(this);
         if (Settings.SilenceTimeout is { } timeout) ArmSilenceTimer(timeout);
         StartTransport();
     }
@@ -192,15 +192,26 @@ public abstract partial class Session : IDisposable
         Asio2Metrics.BytesReceived(Transport, count);
     }
 
+    /// <summary>Records <paramref name="reason"/> (completed by the transport) unless a reason was recorded first.</summary>
+    private bool TrySetCloseReason(ref CloseReason reason, bool graceful)
+    {
+        if (Volatile.Read(ref _closeReason) is not null) return false;
+        reason = CompleteCloseReason(reason, graceful);
+        return Interlocked.CompareExchange(ref _closeReason, reason, null) is null;
+    }
+
     /// <summary>
     /// Ends the session with <paramref name="reason"/>; the first reason wins and later calls do nothing.
     /// Graceful: queued sends are written first (bounded by the drain timeout). Thread-safe.
     /// </summary>
     internal void Shutdown(CloseReason reason, bool graceful)
     {
-        if (Volatile.Read(ref _closeReason) is not null) return;
-        reason = CompleteCloseReason(reason, graceful);
-        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null) return;
+        if (!TrySetCloseReason(ref reason, graceful))
+        {
+            // The first reason stands, but an abort cuts a drain in progress short (a host past its shutdown timeout).
+            if (!graceful) CloseTransportOnce(abortive: true);
+            return;
+        }
         if (Logger.IsEnabled(LogLevel.Debug)) Logger.LogDebug("{Session} closing: {Reason}", this, reason);
         _silenceTimer?.Dispose();
         long drainTo = _sendQueue.Seal();
@@ -253,7 +264,7 @@ public abstract partial class Session : IDisposable
         var reason = _closeReason!;
         _sendQueue.Fail(reason);
         ReleaseReader();
-        if (Interlocked.Exchange(ref _metricsState, 2) == 1) Asio2Metrics.SessionClosed(Transport, reason.Kind);
+        if (Interlocked.Exchange(ref _metricsState, 2) == 1) Asio2Diagnostics.SessionClosed(this, reason);
         if (reason.Kind == CloseKind.Error)
         {
             // An error no other kind explains is unexpected (a bug here or in the platform): with its stack, at Warning.

@@ -23,7 +23,7 @@ namespace Asio2.Rx;
 /// <para><b>Garbage.</b> A first datagram from a new endpoint that is not a valid SYN gets no reply and is dropped; on a
 /// session, a segment with another conv, a truncated segment, a bad checksum, another 12-byte header or a datagram of
 /// an illegal length is dropped and the session goes on. Every drop is counted in <see cref="DroppedDatagrams"/> and on
-/// the <c>asio2rx.drops</c> meter with its reason. Datagrams are matched to sessions by source endpoint, so a FIN from
+/// the <c>asio2rx.dropped</c> meter with its reason. Datagrams are matched to sessions by source endpoint, so a FIN from
 /// another endpoint cannot close a session.</para>
 /// <para><b>Streams.</b> <see cref="SessionServer.Sessions"/> is hot and serialized; it completes on stop and errors only if the socket
 /// fails. Sessions close with <see cref="CloseKind.DeadLink"/> when the peer stops acknowledging, and with

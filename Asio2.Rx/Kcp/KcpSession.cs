@@ -192,7 +192,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // A bug here must close this session, not the scheduler's thread.
-            Logger.LogError(ex, "{Session} KCP work item failed", this);
+            Asio2Log.KcpWorkFailed(Logger, ex, this);
             Asio2Metrics.Error(Transport, "kcp");
             Shutdown(new CloseReason(CloseKind.Error, ex, ex.Message), graceful: false);
         }
@@ -437,7 +437,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
         }
         catch (Exception ex)
         {
-            Logger.LogError(ex, "{Session} owner release callback failed", this);
+            Asio2Log.KcpReleaseFailed(Logger, ex, this);
         }
         _released.TrySetResult();
     }

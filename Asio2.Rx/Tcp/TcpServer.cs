@@ -74,7 +74,7 @@ public sealed class TcpServer : SessionServer
         }
         _listener = listener;
         _localEndPoint = (IPEndPoint)listener.LocalEndPoint!;
-        Settings.Logger.LogInformation("{Transport} server listening on {EndPoint}", TransportName, _localEndPoint);
+        Asio2Log.Listening(Settings.Logger, TransportName, _localEndPoint);
         _acceptLoop = AcceptLoopAsync(listener);
         return _localEndPoint;
     }
@@ -164,7 +164,7 @@ public sealed class TcpServer : SessionServer
         catch (Exception ex)
         {
             // The connection died between accept and set-up (e.g. reset): drop it, keep serving.
-            Settings.Logger.LogDebug(ex, "{Transport} server: dropping a connection that failed during set-up", TransportName);
+            Asio2Log.AcceptSetupFailed(Settings.Logger, ex, TransportName);
             socket.Dispose();
             return;
         }
