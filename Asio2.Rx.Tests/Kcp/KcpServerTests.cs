@@ -4,7 +4,12 @@ using System.Text;
 
 namespace Asio2.Rx.Tests.ReliableUdp;
 
+/// <summary>The drop-reason test listens on the process-wide meter: it runs alone, so other KCP tests' drops do not mix in.</summary>
+[CollectionDefinition(nameof(KcpDropMeter), DisableParallelization = true)]
+public sealed class KcpDropMeter;
+
 /// <summary><see cref="KcpServer"/> against hand-made datagrams in virtual time: garbage, spoofed FINs, limits, idle reaping.</summary>
+[Collection(nameof(KcpDropMeter))]
 public sealed class KcpServerTests
 {
     private const string Fin = "00000000000000000400fffb";

@@ -15,7 +15,8 @@ namespace Asio2.Rx.Perf.Benchmarks;
 /// --impls baseline,pipelines,dotnetty,asio2rx,asio2rx-ps, --seconds 4 (counted per point), --warmup 2 (load before
 /// counting, per point), --server-warmup 8 (load once per server process before the first point: a pinned, saturated
 /// server needs that long to finish tiering up), --pairs 3 (rounds), --framing datagram|raw (Asio2.Rx only),
-/// --scheduler default|immediate|lean|loops:N (Asio2.Rx only; lean: a minimal event loop, an ablation),
+/// --scheduler default|immediate|lean|lean-nospin|loops:N (Asio2.Rx only; lean: a minimal event loop, an ablation;
+/// lean-nospin: the same, blocking at once when idle instead of spinning first),
 /// --inline-completions (servers; the generator always uses them unless --load-inline false), --buffer 16384
 /// (receive buffer of the baseline, pipelines and Asio2.Rx servers), --server-cpu 0, --load-cpu 1, --no-pin,
 /// --server-env K=V[,K=V] (extra environment of the server children, e.g. DOTNET_TieredPGO=0), --perf-stat (count the

@@ -13,7 +13,7 @@ namespace Asio2.Rx.Perf.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Options (defaults): --clients 10, --inflight 100, --size 32, --seconds 10, --warmup 8 (a pinned server needs seconds of load to tier up: a point whose jit count is in the hundreds was not warm), --pairs 3,
-/// --scheduler default|immediate (Asio2.Rx session scheduler), --inline-completions (server side), --server-env K=V[,K=V]
+/// --scheduler default|immediate|lean|lean-nospin (Asio2.Rx session scheduler; lean: a minimal event loop, an ablation; lean-nospin: the same without spinning before it sleeps), --inline-completions (server side), --server-env K=V[,K=V]
 /// (extra environment of the server children, for ablations such as DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0), --server-cpu 0,
 /// --load-cpu 1, --no-pin. Both servers present the same ECDSA P-256 certificate and negotiate TLS 1.3
 /// (TLS_AES_256_GCM_SHA384), so the crypto work is identical and the ratio is the cost of everything else.

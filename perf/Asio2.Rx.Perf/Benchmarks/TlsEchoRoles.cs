@@ -31,6 +31,9 @@ internal static class TlsEchoServerRole
             {
                 "default" => null,
                 "immediate" => new SchedulerPool(ImmediateScheduler.Instance),
+                // Ablations: a minimal event loop instead of Rx's EventLoopScheduler, spinning before it sleeps or not.
+                "lean" => new SchedulerPool(new LeanEventLoop("lean loop")),
+                "lean-nospin" => new SchedulerPool(new LeanEventLoop("lean loop", spin: false)),
                 var s => throw new ArgumentException($"unknown --scheduler '{s}'"),
             };
             var tcp = new TcpServer(new TcpServerOptions

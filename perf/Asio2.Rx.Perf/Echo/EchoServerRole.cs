@@ -150,8 +150,9 @@ internal static class EchoServerRole
             if (_scheduler == "default") pool = SchedulerPool.Shared;
             else if (_scheduler == "immediate") pool = new SchedulerPool(ImmediateScheduler.Instance);
             else if (_scheduler == "lean") pool = new SchedulerPool(_lean = new LeanEventLoop("lean loop"));
+            else if (_scheduler == "lean-nospin") pool = new SchedulerPool(_lean = new LeanEventLoop("lean loop", spin: false));
             else if (_scheduler.StartsWith("loops:", StringComparison.Ordinal)) pool = _ownedPool = new SchedulerPool(int.Parse(_scheduler[6..], System.Globalization.CultureInfo.InvariantCulture));
-            else throw new ArgumentException($"--scheduler must be default, immediate, lean or loops:N, not '{_scheduler}'");
+            else throw new ArgumentException($"--scheduler must be default, immediate, lean, lean-nospin or loops:N, not '{_scheduler}'");
             _server = new TcpServer(new TcpServerOptions
             {
                 Framing = _framing switch
@@ -180,7 +181,7 @@ internal static class EchoServerRole
 
         public string Describe() => $"framing={_framing} scheduler={_scheduler} loops={SchedulerCount()} subscribe={_subscribe}";
 
-        private int SchedulerCount() => _scheduler is "immediate" or "lean" ? (_lean is null ? 0 : 1) : (_ownedPool ?? SchedulerPool.Shared).Count;
+        private int SchedulerCount() => _scheduler is "immediate" or "lean" or "lean-nospin" ? (_lean is null ? 0 : 1) : (_ownedPool ?? SchedulerPool.Shared).Count;
 
         public async ValueTask DisposeAsync()
         {
