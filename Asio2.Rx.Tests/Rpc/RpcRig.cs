@@ -55,7 +55,7 @@ internal sealed class RpcRig : IAsyncDisposable
             ? Framing.Datagram(maxFrame) : Framing.MessagePackObject(maxFrame);
         if (transport == RpcTransport.Memory)
         {
-            var pair = InMemory.CreatePair(new SessionOptions { Framing = framing, MaxSendQueueBytes = 2 * maxFrame });
+            var pair = InMemory.CreatePair(new SessionOptions { Framing = framing });
             var server = new RpcBindings(options);
             var client = new RpcBindings(options);
             bindServer(server);
@@ -71,14 +71,14 @@ internal sealed class RpcRig : IAsyncDisposable
         ReconnectingClient tcpOrKcp;
         if (transport == RpcTransport.Kcp)
         {
-            listener = new KcpServer(new KcpServerOptions { StreamMode = true, Framing = framing, MaxSendQueueBytes = 2 * maxFrame });
-            tcpOrKcp = new KcpClient(new KcpClientOptions { StreamMode = true, Framing = framing, MaxSendQueueBytes = 2 * maxFrame, Reconnect = { Enabled = false } });
+            listener = new KcpServer(new KcpServerOptions { StreamMode = true, Framing = framing });
+            tcpOrKcp = new KcpClient(new KcpClientOptions { StreamMode = true, Framing = framing, Reconnect = { Enabled = false } });
         }
         else
         {
             var tls = transport == RpcTransport.Tls;
-            listener = new TcpServer(new TcpServerOptions { Framing = framing, MaxSendQueueBytes = 2 * maxFrame, Tls = tls ? TlsKit.ServerOptions() : null });
-            tcpOrKcp = new TcpClient(new TcpClientOptions { Framing = framing, MaxSendQueueBytes = 2 * maxFrame, Tls = tls ? TlsKit.ClientOptions() : null, Reconnect = { Enabled = false } });
+            listener = new TcpServer(new TcpServerOptions { Framing = framing, Tls = tls ? TlsKit.ServerOptions() : null });
+            tcpOrKcp = new TcpClient(new TcpClientOptions { Framing = framing, Tls = tls ? TlsKit.ClientOptions() : null, Reconnect = { Enabled = false } });
         }
         rig._owned.Add(listener);
         rig._owned.Add(tcpOrKcp);

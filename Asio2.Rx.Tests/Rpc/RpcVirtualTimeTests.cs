@@ -106,7 +106,7 @@ public sealed class RpcVirtualTimeTests
     }
 
     [Fact]
-    public void MaxConcurrentCalls_ParksFurtherRequests_UntilARunningCallFinishes()
+    public void MaxConcurrentCalls_ParksFurtherRequests_ThenHoldsReading_UntilARunningCallFinishes()
     {
         var gates = new List<TaskCompletionSource<int>>();
         var (caller, callee, _, scheduler) = NewPair((b, _) => b.Bind("slow", () =>
@@ -120,6 +120,7 @@ public sealed class RpcVirtualTimeTests
         scheduler.AdvanceTo(100);
         Assert.Equal(2, callee.RunningCalls);
         Assert.Equal(2, gates.Count);
+        Assert.True(callee.Session.IsReadingHeld); // two running, two parked: the fifth request stays unread
 
         gates[0].SetResult(7);
         scheduler.AdvanceTo(200);
@@ -127,6 +128,13 @@ public sealed class RpcVirtualTimeTests
         Assert.Equal(7, observers[0].Messages[0].Value.Value);
         Assert.Equal(3, gates.Count); // the third request ran once a slot was free
         Assert.Equal(2, callee.RunningCalls);
+        Assert.True(callee.Session.IsReadingHeld); // the fifth was read and parked: two parked again
+
+        gates[1].SetResult(1);
+        gates[2].SetResult(2);
+        scheduler.AdvanceTo(300);
+        Assert.Equal(5, gates.Count);
+        Assert.False(callee.Session.IsReadingHeld);
     }
 
     [Fact]

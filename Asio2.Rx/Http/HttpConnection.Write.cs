@@ -9,7 +9,7 @@ internal sealed partial class HttpConnection
     private byte[] _head = new byte[512];
 
     private static bool IsBodiless(HttpContext context) =>
-        context.Request.Method == "HEAD" || context.Response.StatusCode is 204 or 304 || context.Response.StatusCode < 200;
+        context.Request.Method == "HEAD" || context.Response.StatusCode is 204 or 304 || (context.Response.StatusCode < 200 && context.Response.Body is not ResponseBody.Upgrade);
 
     /// <summary>Writes the response; returns null when it is all in the send queue, else the task that finishes it.</summary>
     private Task? WriteResponse(HttpContext context, bool keepAlive)
@@ -19,8 +19,8 @@ internal sealed partial class HttpConnection
         bool bodiless = IsBodiless(context);
         bool http10 = context.Request.Head.Version == 10;
         long? length = body.Length;
-        bool chunked = length is null && !bodiless && !http10;
-        int headLength = WriteHead(context, length, chunked, keepAlive, http10);
+        bool chunked = length is null && !bodiless && !http10 && body is not ResponseBody.Upgrade;
+        int headLength = WriteHead(context, body, length, chunked, keepAlive, http10);
         if (bodiless)
         {
             _session.Send(_head.AsSpan(0, headLength));
@@ -29,6 +29,9 @@ internal sealed partial class HttpConnection
         }
         switch (body)
         {
+            case ResponseBody.Upgrade upgrade:
+                _session.Send(_head.AsSpan(0, headLength));
+                return HandOverAsync(upgrade);
             case ResponseBody.Bytes bytes:
                 SendHeadAndBody(headLength, bytes.Data.Span);
                 return null;
@@ -64,6 +67,23 @@ internal sealed partial class HttpConnection
         if (body is ResponseBody.StreamBody s) s.Stream.Dispose();
     }
 
+    /// <summary>After the upgrade's response head: the session flushes it and hands the connection over, with the
+    /// bytes read after the request; this connection is then done (the session closes as <see cref="CloseKind.Upgraded"/>).</summary>
+    private async Task HandOverAsync(ResponseBody.Upgrade upgrade)
+    {
+        _done = true;
+        _heartbeat.Dispose();
+        try
+        {
+            upgrade.Connection.SetResult(await _session.DetachAsync().ConfigureAwait(false));
+        }
+        catch (Exception ex)
+        {
+            upgrade.Connection.SetException(ex);
+            throw;
+        }
+    }
+
     /// <summary>Streams a body through the session's <c>SendAsync</c>, which reads it as the send queue drains.</summary>
     private async Task CopyStreamAsync(Stream stream, long? length, bool chunked)
     {
@@ -92,7 +112,7 @@ internal sealed partial class HttpConnection
         _session.Send(_head.AsSpan(0, n));
     }
 
-    private int WriteHead(HttpContext context, long? length, bool chunked, bool keepAlive, bool http10)
+    private int WriteHead(HttpContext context, ResponseBody body, long? length, bool chunked, bool keepAlive, bool http10)
     {
         var response = context.Response;
         int n = WriteStatusLine(http10 ? 10 : 11, response.StatusCode, 0);
@@ -108,7 +128,8 @@ internal sealed partial class HttpConnection
         {
             n = Append(n, "Transfer-Encoding: chunked\r\n"u8);
         }
-        if (!keepAlive) n = Append(n, "Connection: close\r\n"u8);
+        if (body is ResponseBody.Upgrade) n = Append(n, "Connection: Upgrade\r\n"u8);
+        else if (!keepAlive) n = Append(n, "Connection: close\r\n"u8);
         else if (http10) n = Append(n, "Connection: keep-alive\r\n"u8);
         foreach (var (name, value) in response.Headers)
         {

@@ -28,6 +28,8 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
     private bool _closeAfterPipeline;
     private bool _done;
     private bool _continueSent;
+    private IDisposable? _bodyHold; // reading held while a body's unread pieces are over the high water mark
+    private IDisposable? _upgradeHold; // reading held from an upgrade request until it is answered
 
     /// <summary>How often timeouts are checked: Kestrel's heartbeat is 1 s too.</summary>
     internal static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(1);
@@ -85,6 +87,9 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
     private void OnHead(HttpRequestHead head)
     {
         _headStart = null;
+        // The decoder stopped after an upgrade request; no receive either, so the bytes read so far (and nothing
+        // more) are what a hand-over finds buffered.
+        if (head.Upgrade is not null) _upgradeHold = _session.HoldReading();
         var body = new HttpRequestBody(this, empty: !head.HasBody);
         var context = new HttpContext(this, head, _session, body);
         _pipeline.Enqueue(context);
@@ -258,10 +263,19 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
         });
     }
 
+    /// <summary>Unread body pieces passed the high water mark (hold reading) or drained below the low one (release):
+    /// the core's read credit, so a slow body reader slows the client through TCP instead of filling memory.</summary>
     void IHttpBodyOwner.BodyPressure(HttpRequestBody body, bool hold)
     {
-        // Reading a stream session is paused by the inline delivery of each read; a hold for a slow body reader
-        // arrives with the core's read credit.
+        if (hold)
+        {
+            var handle = _session.HoldReading();
+            if (Interlocked.CompareExchange(ref _bodyHold, handle, null) is not null) handle.Dispose();
+        }
+        else
+        {
+            Interlocked.Exchange(ref _bodyHold, null)?.Dispose();
+        }
     }
 
     internal void BeginShutdown() => _session.Scheduler.Schedule(this, static (_, c) =>
@@ -283,6 +297,8 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
     {
         _done = true;
         _heartbeat.Dispose();
+        Interlocked.Exchange(ref _bodyHold, null)?.Dispose();
+        _upgradeHold?.Dispose();
         _reading?.Request.Body.Fail(new SessionClosedException(reason));
         _reading = null;
         _server.Forget(this);
@@ -293,6 +309,8 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
     {
         if (_done) return Disposable.Empty;
         var now = _session.Scheduler.Now;
+        // Time while the application holds the body back does not count against the client's rate (as Kestrel).
+        if (Volatile.Read(ref _bodyHold) is not null) _bodyStart += Heartbeat;
         if (_reading is { } reading && _limits.MinRequestBodyDataRate > 0)
         {
             var elapsed = now - _bodyStart;

@@ -42,6 +42,29 @@ public sealed class HttpContext
             : throw new FormatException($"route value '{name}' = '{raw}' is not a valid {typeof(T).Name}");
     }
 
+    /// <summary>True when the client asked to switch protocols (<c>Connection: upgrade</c> with an <c>Upgrade</c> header,
+    /// no body); the protocols it offered are in <c>Request.Headers["Upgrade"]</c>.</summary>
+    public bool IsUpgradeRequest => Request.Head.Upgrade is not null;
+
+    /// <summary>
+    /// Accepts an upgrade (in a <see cref="HttpServer.MapUpgrade"/> handler): the server writes a response head with
+    /// <paramref name="statusCode"/>, <c>Connection: Upgrade</c> and the headers set on <see cref="Response"/> (e.g.
+    /// <c>Upgrade</c>, <c>Sec-WebSocket-Accept</c>), after any earlier pipelined responses; then the session hands the
+    /// connection over and the task completes with it. <see cref="DetachedConnection.Buffered"/> holds the bytes the
+    /// client sent after the request (read before the hand-over); read them before the stream. No HTTP parser reads
+    /// the connection after this. The new owner disposes the connection's stream.
+    /// </summary>
+    /// <param name="statusCode">The status of the response head. Defaults to 101 Switching Protocols.</param>
+    /// <exception cref="InvalidOperationException">The request is not an upgrade request, or a response was sent already.</exception>
+    public Task<DetachedConnection> AcceptUpgradeAsync(int statusCode = 101)
+    {
+        if (!IsUpgradeRequest) throw new InvalidOperationException("The request does not ask for an upgrade.");
+        var upgrade = new ResponseBody.Upgrade();
+        Response.StatusCode = statusCode;
+        Response.Commit(upgrade, null);
+        return upgrade.Connection.Task;
+    }
+
     /// <summary>Per-request state for hooks and handlers. The library never reads it.</summary>
     public IDictionary<string, object?> Items => _items ??= new Dictionary<string, object?>();
 

@@ -121,6 +121,13 @@ internal abstract class ResponseBody
         public override long? Length => length;
     }
 
+    /// <summary>Not a body: the response head of an accepted upgrade, then the connection is handed over.</summary>
+    public sealed class Upgrade : ResponseBody
+    {
+        public TaskCompletionSource<DetachedConnection> Connection { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public override long? Length => null;
+    }
+
     public sealed class Chunks(IObservable<ReadOnlyMemory<byte>> source) : ResponseBody
     {
         public IObservable<ReadOnlyMemory<byte>> Source => source;

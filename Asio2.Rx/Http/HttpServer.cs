@@ -141,6 +141,37 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
         }, hooks);
     }
 
+    /// <summary>
+    /// Routes upgrade requests (<c>Connection: upgrade</c> plus <c>Upgrade: ...</c>, e.g. WebSocket) for GET on
+    /// <paramref name="pattern"/> to <paramref name="handler"/>, which receives the parsed request and either accepts with
+    /// <see cref="HttpContext.AcceptUpgradeAsync"/> (the server writes the response head it was given, by default 101
+    /// with the headers set on <c>context.Response</c>, then hands over the connection as a <see cref="DetachedConnection"/>
+    /// holding any bytes already read) or declines by sending an ordinary response (the connection then closes, since
+    /// the client may already speak the new protocol). A request on this pattern without an upgrade gets 426.
+    /// </summary>
+    /// <example>
+    /// <code>
+    /// server.MapUpgrade("/echo", async ctx =>
+    /// {
+    ///     ctx.Response.Headers.Set("Upgrade", "echo");
+    ///     DetachedConnection connection = await ctx.AcceptUpgradeAsync();
+    ///     await using var stream = connection.Stream;
+    ///     await stream.WriteAsync(connection.Buffered);   // bytes the client sent right after its request
+    ///     await stream.CopyToAsync(stream);
+    /// });
+    /// </code>
+    /// </example>
+    public HttpServer MapUpgrade(string pattern, Func<HttpContext, Task> handler, params IHttpHook[] hooks)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        return Add("GET", pattern, ctx =>
+        {
+            if (ctx.IsUpgradeRequest) return new ValueTask(handler(ctx));
+            ctx.Response.Send(426);
+            return default;
+        }, hooks);
+    }
+
     /// <summary>Serves the files under <paramref name="root"/> for GET and HEAD below <paramref name="prefix"/>
     /// ("/" for the whole site): MIME types, index.html, Range, ETag and Last-Modified, traversal refused.</summary>
     public HttpServer MapFiles(string prefix, string root, params IHttpHook[] hooks)

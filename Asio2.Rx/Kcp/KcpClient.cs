@@ -89,7 +89,8 @@ public sealed class KcpClient : NetworkClient
     /// </summary>
     private sealed class Handshake(KcpClient client, DatagramChannel channel, IPEndPoint remote) : IValueTaskSource<Session>
     {
-        private readonly byte[] _syn = new byte[KcpHandshake.Size];
+        // The datagram resent every 500 ms: the SYN, then (cookie mode) the ECHO of the server's cookie.
+        private volatile byte[] _syn = new byte[KcpHandshake.Size];
         private readonly SocketAddress _remoteAddress = remote.Serialize();
         private ManualResetValueTaskSourceCore<Session> _done;
         private uint _seq;
@@ -101,7 +102,7 @@ public sealed class KcpClient : NetworkClient
         {
             // asio2's seq is the wall clock in ms since the Unix epoch, truncated to 32 bits; here the scheduler's.
             _seq = unchecked((uint)client.Scheduler.Now.ToUnixTimeMilliseconds());
-            KcpHandshake.WriteSyn(_syn, _seq, client._options.Conv);
+            KcpHandshake.WriteSyn(_syn, _seq, client._kcp.Cookie ? 0 : client._options.Conv);
             var result = new ValueTask<Session>(this, _done.Version);
             channel.Start(OnDatagram);
             cancellationToken.Register(static s => ((Handshake)s!).Cancel(), this);
@@ -125,6 +126,15 @@ public sealed class KcpClient : NetworkClient
             if (_session is { } session)
             {
                 session.OnDatagram(datagram);
+                return;
+            }
+            if (client._kcp.Cookie && KcpCookie.IsCookieFor(datagram, _seq, out uint cookie) && Volatile.Read(ref _decided) == 0)
+            {
+                // Cookie mode: echo the cookie (now, and on every resend) until the SYN-ACK.
+                var echo = new byte[KcpHandshake.Size];
+                KcpCookie.WriteEcho(echo, _seq, cookie);
+                _syn = echo;
+                channel.Send(echo, _remoteAddress);
                 return;
             }
             if (Interlocked.Exchange(ref _decided, 1) != 0)

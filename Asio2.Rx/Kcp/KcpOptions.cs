@@ -28,6 +28,12 @@ public enum KcpHandshakeMode
     /// ikcp peer (kcp-go, kcp2k, a game server on ikcp). There is no close signal: a session ends by the silence
     /// timeout, a dead link or locally, and nothing proves a peer owns its source address.</summary>
     None,
+
+    /// <summary>asio2's handshake with a stateless cookie round before the SYN-ACK: the server answers a SYN with a
+    /// 12-byte cookie bound to the client's address and a time slot and keeps no state until the client echoes it, so
+    /// a spoofed source creates nothing and gets nothing larger than it sent. Both ends must use it (asio2 peers do
+    /// not); the client cannot ask for a conv. See the README for the design.</summary>
+    Cookie,
 }
 
 /// <summary>
@@ -231,6 +237,9 @@ internal sealed record KcpSettings(KcpPreset Preset, int Mtu, int? MinRto, uint 
 {
     /// <summary>Raw conv: no handshake and no FIN; every datagram is KCP.</summary>
     public bool RawConv => Handshake == KcpHandshakeMode.None;
+
+    /// <summary>asio2's handshake behind a stateless cookie round.</summary>
+    public bool Cookie => Handshake == KcpHandshakeMode.Cookie;
 
     /// <summary>A new endpoint for <paramref name="conv"/>, configured.</summary>
     public Kcp Create(uint conv, KcpOutput output, object state)

@@ -23,7 +23,7 @@ namespace Asio2.Rx;
 /// <para><b>Garbage.</b> A first datagram from a new endpoint that is not a valid SYN gets no reply and is dropped; on a
 /// session, a segment with another conv, a truncated segment, a bad checksum, another 12-byte header or a datagram of
 /// an illegal length is dropped and the session goes on. Every drop is counted in <see cref="DroppedDatagrams"/> and on
-/// the <c>asio2rx.drops</c> meter with its reason. Datagrams are matched to sessions by source endpoint, so a FIN from
+/// the <c>asio2rx.dropped</c> meter with its reason. Datagrams are matched to sessions by source endpoint, so a FIN from
 /// another endpoint cannot close a session.</para>
 /// <para><b>Streams.</b> <see cref="SessionServer.Sessions"/> is hot and serialized; it completes on stop and errors only if the socket
 /// fails. Sessions close with <see cref="CloseKind.DeadLink"/> when the peer stops acknowledging, and with
@@ -81,11 +81,13 @@ public sealed class KcpServer : SessionServer
 
     private sealed class Core(SessionRegistry registry, SessionSettings settings, int maxSessions, KcpSettings kcp) : DatagramServerCore(registry, settings, maxSessions)
     {
+        private readonly KcpCookie? _cookie = kcp.Cookie ? new KcpCookie() : null;
         private int _lastConv;
 
         protected override void OnDatagram(ReadOnlySpan<byte> datagram, SocketAddress source)
         {
             var known = Lookup(source) as KcpSession;
+            if (_cookie is not null && datagram.Length == KcpHandshake.Size && OnCookieRound(datagram, source, known)) return;
             // A session that is closing still takes its acknowledgements; only a new SYN replaces it.
             if (known is not null && (known.IsOpen || !KcpHandshake.IsSyn(datagram)))
             {
@@ -103,16 +105,45 @@ public sealed class KcpServer : SessionServer
                 });
                 return;
             }
-            if (!HasRoom()) return;
             // Requested conv verbatim (asio2 does not check it is unique); otherwise the server-wide counter from 1.
-            uint conv = syn.Ack != 0 ? syn.Ack : unchecked((uint)Interlocked.Increment(ref _lastConv));
+            Open(source, syn.Seq, syn.Ack);
+        }
+
+        /// <summary>Cookie mode: a SYN gets a COOKIE and leaves nothing behind; an ECHO that verifies opens the session
+        /// (or, for an open one, repeats its SYN-ACK). True when the datagram was one of the two.</summary>
+        private bool OnCookieRound(ReadOnlySpan<byte> datagram, SocketAddress source, KcpSession? known)
+        {
+            var now = Settings.Schedulers.Next().Now;
+            if (KcpHandshake.IsSyn(datagram))
+            {
+                KcpHandshake.TryParse(datagram, out var syn);
+                Span<byte> reply = stackalloc byte[KcpHandshake.Size]; // as long as the SYN: amplification 1x
+                KcpCookie.WriteCookie(reply, _cookie!.Compute(source, syn.Seq, KcpCookie.SlotOf(now)), syn.Seq);
+                Channel.Send(reply, source);
+                return true;
+            }
+            if (!KcpCookie.IsEcho(datagram, out uint seq, out uint cookie)) return false;
+            if (!_cookie!.Verify(source, seq, cookie, now))
+            {
+                Drops.Drop("kcp_bad_cookie"); // another address's cookie, an expired one, or a guess
+                return true;
+            }
+            if (known is { IsOpen: true }) known.OnDatagram(datagram); // a lost SYN-ACK: the session sends it again
+            else Open(source, seq, requestedConv: 0);
+            return true;
+        }
+
+        private void Open(SocketAddress source, uint synSeq, uint requestedConv)
+        {
+            if (!HasRoom()) return;
+            uint conv = requestedConv != 0 ? requestedConv : unchecked((uint)Interlocked.Increment(ref _lastConv));
             var key = DatagramChannel.Copy(source);
             var session = new KcpSession(conv, Channel, key, DatagramChannel.ToEndPoint(key), isServer: true, ownsChannel: false, kcp, Drops,
                 Settings, Settings.Schedulers.Next());
             session.Released = s => ForgetAddress(key, s);
             // The SYN-ACK leaves before anything the session could send: the client needs the conv first.
             Span<byte> synAck = stackalloc byte[KcpHandshake.Size];
-            KcpHandshake.WriteSynAck(synAck, conv, syn.Seq);
+            KcpHandshake.WriteSynAck(synAck, conv, synSeq);
             Channel.Send(synAck, key);
             Accept(key, session, forgetAddressOnFinish: false);
         }

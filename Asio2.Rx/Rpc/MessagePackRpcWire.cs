@@ -29,6 +29,9 @@ internal sealed class MessagePackRpcWire(MessagePackSerializerOptions options, i
 
     private const int RequestType = 0, ResponseType = 1, NotificationType = 2;
 
+    // With the standard resolver, common primitives are read and written directly (no formatter lookup per value).
+    private readonly bool _standard = ReferenceEquals(options.Resolver, MessagePack.Resolvers.StandardResolver.Instance);
+
     public MessagePackSerializerOptions Options => options;
 
     public override bool SupportsStreams => true;
@@ -101,7 +104,7 @@ internal sealed class MessagePackRpcWire(MessagePackSerializerOptions options, i
         {
             try
             {
-                values[binding.WirePositions[i]] = MessagePackSerializer.Deserialize(types[i], ref reader, options);
+                values[binding.WirePositions[i]] = ReadValue(ref reader, types[i]);
             }
             catch (Exception ex)
             {
@@ -110,8 +113,11 @@ internal sealed class MessagePackRpcWire(MessagePackSerializerOptions options, i
         }
     }
 
-    public override object? DecodeResult(in RpcMessage message, Type type) =>
-        MessagePackSerializer.Deserialize(type, message.Body, options);
+    public override object? DecodeResult(in RpcMessage message, Type type)
+    {
+        var reader = new MessagePackReader(message.Body);
+        return ReadValue(ref reader, type);
+    }
 
     /// <summary>Decodes a value (a streamed item) of <paramref name="type"/>.</summary>
     public object? DecodeValue(ReadOnlyMemory<byte> bytes, Type type) => MessagePackSerializer.Deserialize(type, bytes, options);
@@ -242,8 +248,8 @@ internal sealed class MessagePackRpcWire(MessagePackSerializerOptions options, i
         writer.Write(ResponseType);
         writer.Write((uint)request.Id);
         writer.WriteNil();
-        if (resultType is null || result is null) writer.WriteNil();
-        else MessagePackSerializer.Serialize(resultType, ref writer, result, options);
+        if (resultType is null) writer.WriteNil();
+        else WriteValue(ref writer, result, resultType);
         writer.Flush();
     }
 
@@ -264,11 +270,41 @@ internal sealed class MessagePackRpcWire(MessagePackSerializerOptions options, i
     private void WriteArgs(ref MessagePackWriter writer, ReadOnlySpan<object?> args)
     {
         writer.WriteArrayHeader(args.Length);
-        foreach (var arg in args)
+        foreach (var arg in args) WriteValue(ref writer, arg, arg?.GetType());
+    }
+
+    private void WriteValue(ref MessagePackWriter writer, object? value, Type? type)
+    {
+        if (value is null)
         {
-            if (arg is null) writer.WriteNil();
-            else MessagePackSerializer.Serialize(arg.GetType(), ref writer, arg, options);
+            writer.WriteNil();
+            return;
         }
+        if (_standard)
+        {
+            switch (value)
+            {
+                case int i when type == typeof(int): writer.Write(i); return;
+                case long l when type == typeof(long): writer.Write(l); return;
+                case double d when type == typeof(double): writer.Write(d); return;
+                case bool b when type == typeof(bool): writer.Write(b); return;
+                case string s when type == typeof(string): writer.Write(s); return;
+            }
+        }
+        MessagePackSerializer.Serialize(type!, ref writer, value, options);
+    }
+
+    private object? ReadValue(ref MessagePackReader reader, Type type)
+    {
+        if (_standard)
+        {
+            if (type == typeof(int)) return reader.ReadInt32();
+            if (type == typeof(long)) return reader.ReadInt64();
+            if (type == typeof(double)) return reader.ReadDouble();
+            if (type == typeof(bool)) return reader.ReadBoolean();
+            if (type == typeof(string)) return reader.ReadString();
+        }
+        return MessagePackSerializer.Deserialize(type, ref reader, options);
     }
 
     private static (string, ReadOnlyMemory<byte>) ReadMethod(ref MessagePackReader reader, ReadOnlyMemory<byte> frame)

@@ -47,8 +47,11 @@ public sealed class RpcOptions
         }
     }
 
-    /// <summary>Handler calls (asynchronous ones and streams) one session runs at once; past it the session stops reading
-    /// requests until one finishes, so a flood of slow calls back-pressures the caller instead of piling up. Defaults to 64.</summary>
+    /// <summary>Handler calls (asynchronous ones and streams) one session runs at once. Past it, requests are parked until
+    /// a call finishes; with as many parked as running the session stops reading (read credit), so a flood of slow calls
+    /// back-pressures the caller instead of piling up. Defaults to 64.</summary>
+    /// <remarks>While reading is held, responses to this side's own calls wait too: handlers that await calls back to the
+    /// same peer, more than twice this many at once, wait for their call timeouts.</remarks>
     public int MaxConcurrentCalls
     {
         get => _maxConcurrentCalls;

@@ -45,18 +45,16 @@ public sealed partial class RpcPeer
         }
         if (_inFlight >= _settings.MaxConcurrentCalls)
         {
-            // Full: park the request (frames are immutable, so keeping it is safe) and stop reading until a call finishes.
+            // Every slot is busy: park the request (frames are immutable, so keeping it is safe). With as many parked as
+            // running, take read credit: the session reads nothing more and further requests wait in the peer's socket.
+            // Reading goes on until then so that responses to this side's own calls (which running handlers may be
+            // awaiting) still arrive.
             _waiting.Enqueue(message);
-            _readHold ??= HoldReading();
+            if (_waiting.Count >= _settings.MaxConcurrentCalls) _readHold ??= Session.HoldReading();
             return;
         }
         Dispatch(message);
     }
-
-    /// <summary>Read credit: while the in-flight bound is reached the session reads nothing more, so requests wait in the
-    /// peer's socket instead of in memory here. Null until the core's read credit (<c>Session.HoldReading()</c>) lands;
-    /// until then parked requests are bounded only by what the peer sends.</summary>
-    private IDisposable? HoldReading() => null;
 
     private void OnControl(in RpcMessage message)
     {
@@ -198,7 +196,7 @@ public sealed partial class RpcPeer
             peer._inFlight--;
             while (peer._inFlight < peer._settings.MaxConcurrentCalls && peer._waiting.TryDequeue(out var next) && peer.Session.IsOpen)
                 peer.Dispatch(next);
-            if (peer._waiting.Count == 0 && peer._readHold is { } hold)
+            if (peer._waiting.Count < peer._settings.MaxConcurrentCalls && peer._readHold is { } hold)
             {
                 peer._readHold = null;
                 hold.Dispose();

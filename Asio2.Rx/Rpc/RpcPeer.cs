@@ -30,7 +30,8 @@ public sealed partial class RpcPeer
     private readonly MessagePackRpcWire? _messagePack;
     private readonly object _gate = new();
     private readonly Dictionary<ulong, PendingCall> _pending = new();
-    private readonly int _maxMessageSize;
+    private readonly int _maxFrameSize;
+    private readonly int _largeMessage;
     private ulong _lastId;
     private RpcException? _closed;
 
@@ -41,9 +42,8 @@ public sealed partial class RpcPeer
         _settings = bindings.Settings;
         _wire = _settings.Wire;
         _messagePack = _wire as MessagePackRpcWire;
-        // A message longer than the frame limit would close the peer's side; one longer than the whole send queue would
-        // close ours (queue overflow). Either is refused as PayloadTooLarge instead.
-        _maxMessageSize = Math.Min(session.Settings.Framing.MaxFrameSize, session.Settings.MaxSendQueueBytes);
+        _maxFrameSize = session.Settings.Framing.MaxFrameSize;
+        _largeMessage = session.Settings.MaxSendQueueBytes / 4;
         session.Frames.Subscribe(OnFrame);
         session.Closed.Subscribe(OnClosed);
     }
@@ -148,25 +148,13 @@ public sealed partial class RpcPeer
             if (TryRemove(call.Id, call)) call.Fail(ToRpcException(sent, method));
             return;
         }
-        if (!call.Streamed && _settings.DefaultTimeout is { } timeout)
-        {
-            call.SetTimer(Session.Scheduler.Schedule((peer: this, call), timeout, static (_, st) =>
-            {
-                if (st.peer.TryRemove(st.call.Id, st.call))
-                {
-                    st.peer.SendCancel(st.call.Id);
-                    st.call.Fail(new RpcException(RpcErrorKind.Timeout, $"no response within {st.peer._settings.DefaultTimeout!.Value.TotalMilliseconds:0} ms"));
-                }
-                return Disposable.Empty;
-            }));
-        }
+        if (!call.Streamed && _settings.DefaultTimeout is { } timeout) StartTimeout(call, timeout);
     }
 
     /// <summary>The caller unsubscribed: forget the call and tell the peer.</summary>
     private void Abandon(PendingCall call)
     {
         if (!TryRemove(call.Id, call)) return;
-        call.DisposeTimer();
         SendCancel(call.Id);
     }
 
@@ -182,6 +170,7 @@ public sealed partial class RpcPeer
         {
             if (!_pending.TryGetValue(id, out var found) || !ReferenceEquals(found, call)) return false;
             _pending.Remove(id);
+            Done(call);
             return true;
         }
     }
@@ -191,7 +180,11 @@ public sealed partial class RpcPeer
         lock (_gate)
         {
             if (!_pending.TryGetValue(id, out var call)) return null;
-            if (remove) _pending.Remove(id);
+            if (remove)
+            {
+                _pending.Remove(id);
+                Done(call);
+            }
             return call;
         }
     }
@@ -200,7 +193,6 @@ public sealed partial class RpcPeer
     {
         // A response nobody waits for (timed out, cancelled, or made up) is dropped, as asio2 does.
         if (Take(response.Id, remove: true) is not { } call) return;
-        call.DisposeTimer();
         if (response.HasError)
         {
             call.Fail(_wire.DecodeError(response));
@@ -224,12 +216,9 @@ public sealed partial class RpcPeer
             _closed = error;
             calls = [.. _pending.Values];
             _pending.Clear();
+            _deadlines.Clear();
         }
-        foreach (var call in calls)
-        {
-            call.DisposeTimer();
-            call.Fail(error);
-        }
+        foreach (var call in calls) call.Fail(error);
         StopIncoming();
     }
 
@@ -245,7 +234,9 @@ public sealed partial class RpcPeer
     }
 
     /// <summary>Encodes one message and sends it as one frame. Messages over the framing's limit are refused here, also
-    /// for framings without a header (the MessagePack-object framing), where the peer would close on them.</summary>
+    /// for framings without a header (the MessagePack-object framing), where the peer would close on them. Large
+    /// messages go through <see cref="Session.SendAsync(ReadOnlyMemory{byte}, CancellationToken)"/>, which waits for room
+    /// in the send queue instead of overflowing it.</summary>
     private SendResult Send<TState>(Action<IBufferWriter<byte>, TState> write, TState state)
     {
         var buffer = t_buffer ?? new ArrayBufferWriter<byte>(256);
@@ -254,10 +245,12 @@ public sealed partial class RpcPeer
         {
             buffer.ResetWrittenCount();
             write(buffer, state);
-            if (buffer.WrittenCount > _maxMessageSize)
+            if (buffer.WrittenCount > _maxFrameSize)
                 return SendResult.Failed(new SendRejectedException(SendRejection.TooLarge,
-                    $"a message of {buffer.WrittenCount} bytes exceeds what the session can carry ({_maxMessageSize} bytes: the frame limit or the send-queue bound)"));
-            return Session.Send(buffer.WrittenSpan);
+                    $"a message of {buffer.WrittenCount} bytes exceeds the maximum frame size {_maxFrameSize}"));
+            if (buffer.WrittenCount <= _largeMessage) return Session.Send(buffer.WrittenSpan);
+            SendLarge(buffer.WrittenSpan.ToArray());
+            return default;
         }
         finally
         {
@@ -265,32 +258,35 @@ public sealed partial class RpcPeer
         }
     }
 
-    /// <summary>One call this side made, waiting for its response (or, streamed, for items and the final response).</summary>
-    private abstract class PendingCall(bool streamed)
+    private void SendLarge(byte[] message)
     {
-        private static readonly IDisposable s_done = Disposable.Empty;
-        private IDisposable? _timer;
+        var sending = Session.SendAsync(message);
+        if (sending.IsCompletedSuccessfully) return;
+        // A failure here means the session is closing: its calls fail through OnClosed, so only observe it.
+        _ = sending.AsTask().ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+    }
 
+    /// <summary>One call this side made, waiting for its response (or, streamed, for items and the final response).</summary>
+    private abstract class PendingCall(RpcPeer peer, bool streamed) : IDisposable
+    {
         public ulong Id { get; set; }
         public bool Streamed => streamed;
 
-        public void SetTimer(IDisposable timer)
-        {
-            if (Interlocked.CompareExchange(ref _timer, timer, null) is not null) timer.Dispose();
-        }
+        /// <summary>Removed from the pending table (answered, failed, abandoned). Under the peer's lock.</summary>
+        public bool IsDone { get; set; }
 
-        public void DisposeTimer()
-        {
-            var timer = Interlocked.Exchange(ref _timer, s_done);
-            if (!ReferenceEquals(timer, s_done)) timer?.Dispose();
-        }
+        /// <summary>When the default timeout fails the call (scheduler ticks).</summary>
+        public long Deadline { get; set; }
+
+        /// <summary>The subscription to the call: disposing it before the response forgets the call.</summary>
+        public void Dispose() => peer.Abandon(this);
 
         public abstract void Complete(RpcPeer peer, in RpcMessage response);
         public abstract void Item(RpcPeer peer, ReadOnlyMemory<byte> item);
         public abstract void Fail(RpcException error);
     }
 
-    private sealed class PendingCall<T>(IObserver<T> observer, bool streamed) : PendingCall(streamed)
+    private sealed class PendingCall<T>(RpcPeer peer, IObserver<T> observer, bool streamed) : PendingCall(peer, streamed)
     {
         private int _sinceAck;
 
@@ -351,9 +347,9 @@ public sealed partial class RpcPeer
         public IDisposable Subscribe(IObserver<T> observer)
         {
             ArgumentNullException.ThrowIfNull(observer);
-            var call = new PendingCall<T>(observer, streamed);
+            var call = new PendingCall<T>(peer, observer, streamed);
             peer.Start(call, method, args);
-            return Disposable.Create((peer, call), static st => st.peer.Abandon(st.call));
+            return call;
         }
     }
 }

@@ -70,7 +70,7 @@ internal abstract class DatagramServerCore
             throw new InvalidOperationException("The server was already started.");
         }
         _channel = channel;
-        Settings.Logger.LogInformation("{Transport} server listening on {EndPoint}", TransportName, channel.LocalEndPoint);
+        Asio2Log.Listening(Settings.Logger, TransportName, channel.LocalEndPoint);
         channel.Completion.ContinueWith(static (t, state) => ((DatagramServerCore)state!)._registry.Fail(t.Exception!.GetBaseException(), "the server's socket failed"),
             this, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         channel.Start(OnDatagram);
