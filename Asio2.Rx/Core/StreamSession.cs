@@ -78,6 +78,9 @@ internal sealed class StreamSession : Session, IValueTaskSource
 
     internal Transport TransportLayer => _transport;
 
+    /// <summary>This session's decoder: protocol layers with a stateful framing (HTTP) read what it decoded.</summary>
+    internal FrameDecoder Decoder => _decoder;
+
     public override EndPoint? LocalEndPoint => _transport.LocalEndPoint;
 
     public override EndPoint? RemoteEndPoint => _transport.RemoteEndPoint;
