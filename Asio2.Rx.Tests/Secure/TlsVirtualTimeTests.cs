@@ -24,7 +24,7 @@ public class TlsVirtualTimeTests
             EndPoint = Server.Start("127.0.0.1", 0);
         }
 
-        public TestScheduler Scheduler { get; } = new();
+        public TestScheduler Scheduler { get; } = new IoTestScheduler();
         public TcpServer Server { get; }
         public System.Net.IPEndPoint EndPoint { get; }
         public Session? Session => Volatile.Read(ref _session);
