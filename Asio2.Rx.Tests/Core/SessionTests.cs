@@ -52,8 +52,9 @@ public class SessionTests
         Assert.Empty(closed.Messages);
         scheduler.AdvanceTo(TimeSpan.FromSeconds(14).Ticks);
 
-        // Decided at 13 s exactly; TestScheduler delivers work scheduled "now" one tick later.
-        Assert.Equal(TimeSpan.FromSeconds(13).Ticks + 1, closed.Messages[0].Time);
+        // The byte is read on B's scheduler a tick after the send (TestScheduler runs work scheduled "now" one tick
+        // later), so the timeout is decided at 13 s + 1 tick, and the close delivered a tick after that.
+        Assert.Equal(TimeSpan.FromSeconds(13).Ticks + 2, closed.Messages[0].Time);
         Assert.Equal(CloseKind.SilenceTimeout, closed.Messages[0].Value.Value);
     }
 

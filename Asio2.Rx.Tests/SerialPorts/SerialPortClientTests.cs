@@ -42,6 +42,7 @@ public class SerialPortClientTests
         scheduler.AdvanceBy(2); // the open runs at tick 1; the session is announced and started a tick later
 
         device.Receive("hello\nwor"u8);
+        scheduler.AdvanceBy(1); // the read loop runs on the session's scheduler: it delivers and reads again a tick later
         device.Receive("ld\n"u8);
         client.Send("out\n");
         scheduler.AdvanceBy(1);

@@ -31,12 +31,16 @@ public enum CloseKind
     HandshakeFailed,
     /// <summary>A security handshake (TLS, KCP) did not finish within its timeout.</summary>
     HandshakeTimeout,
+    /// <summary>The peer did not answer a keep-alive probe (a WebSocket ping) in time: a half-open connection.</summary>
+    KeepAliveTimeout,
     /// <summary>A reliable-UDP link stopped acknowledging (KCP dead link).</summary>
     DeadLink,
     /// <summary>The device behind the session disappeared (serial port removed).</summary>
     DeviceLost,
     /// <summary>An I/O error that fits no other kind; see <see cref="CloseReason.Exception"/>.</summary>
     Error,
+    /// <summary>The session was detached (<c>DetachAsync</c>): its connection was handed over to a new owner, open.</summary>
+    Upgraded,
 }
 
 /// <summary>
@@ -49,8 +53,8 @@ public enum CloseKind
 /// <param name="Code">The protocol's close code (WebSocket 1000-4999), sent or received; null when the protocol has none.</param>
 public sealed record CloseReason(CloseKind Kind, Exception? Exception = null, string? Message = null, int? Code = null)
 {
-    /// <summary>True when the close was asked for by this side (<see cref="CloseKind.LocalClose"/>, <see cref="CloseKind.LocalAbort"/>, <see cref="CloseKind.Stopped"/>).</summary>
-    public bool IsLocal => Kind is CloseKind.LocalClose or CloseKind.LocalAbort or CloseKind.Stopped;
+    /// <summary>True when the close was asked for by this side (<see cref="CloseKind.LocalClose"/>, <see cref="CloseKind.LocalAbort"/>, <see cref="CloseKind.Stopped"/>, <see cref="CloseKind.Upgraded"/>).</summary>
+    public bool IsLocal => Kind is CloseKind.LocalClose or CloseKind.LocalAbort or CloseKind.Stopped or CloseKind.Upgraded;
 
     /// <inheritdoc/>
     public override string ToString()

@@ -2,36 +2,41 @@ using System.Buffers;
 
 namespace Asio2.Rx;
 
-/// <summary>The (offset, length) pairs of the frames of one <see cref="FrameBatch"/>, in an array rented from
-/// <see cref="ArrayPool{T}.Shared"/> (the batch returns it). Not thread-safe.</summary>
+/// <summary>The (payload offset, payload length, encoding end) triples of the frames of one <see cref="FrameBatch"/>, in
+/// an array rented from <see cref="ArrayPool{T}.Shared"/> (the batch returns it). Not thread-safe.</summary>
 internal struct FrameBoundsList
 {
     private int[]? _pairs;
 
     public int Count { get; private set; }
 
-    public void Add(int offset, int length)
+    /// <summary>Adds a frame whose encoding ends with its payload (messages, which have no header or delimiter).</summary>
+    public void Add(int offset, int length) => Add(offset, length, offset + length);
+
+    /// <summary>Adds a frame: its payload, and where its encoding (header, payload, delimiter) ends.</summary>
+    public void Add(int offset, int length, int end)
     {
-        _pairs ??= ArrayPool<int>.Shared.Rent(16);
-        if (2 * Count + 2 > _pairs.Length)
+        _pairs ??= ArrayPool<int>.Shared.Rent(24);
+        if (3 * Count + 3 > _pairs.Length)
         {
             var grown = ArrayPool<int>.Shared.Rent(_pairs.Length * 2);
-            _pairs.AsSpan(0, 2 * Count).CopyTo(grown);
+            _pairs.AsSpan(0, 3 * Count).CopyTo(grown);
             ArrayPool<int>.Shared.Return(_pairs);
             _pairs = grown;
         }
-        _pairs[2 * Count] = offset;
-        _pairs[2 * Count + 1] = length;
+        _pairs[3 * Count] = offset;
+        _pairs[3 * Count + 1] = length;
+        _pairs[3 * Count + 2] = end;
         Count++;
     }
 
     /// <summary>Makes the batch: copies <paramref name="length"/> bytes from <paramref name="buffer"/> at
     /// <paramref name="first"/> into one new array (the frames' immutable home) and hands the pairs to it.</summary>
-    public FrameBatch ToBatch(Session session, byte[] buffer, int first, int length)
+    public FrameBatch ToBatch(Session session, byte[] buffer, int first, int length, FrameKind kind = FrameKind.Binary)
     {
         var data = GC.AllocateUninitializedArray<byte>(length);
         Buffer.BlockCopy(buffer, first, data, 0, length);
-        var batch = new FrameBatch(session, data, _pairs, Count);
+        var batch = new FrameBatch(session, data, _pairs, Count) { Kind = kind };
         _pairs = null;
         Count = 0;
         return batch;
@@ -55,7 +60,7 @@ internal static class FrameCutter
         {
             while (start < end && decoder.TryDecode(buffer.AsMemory(start, end - start), out var f))
             {
-                bounds.Add(start - first + f.PayloadOffset, f.PayloadLength);
+                bounds.Add(start - first + f.PayloadOffset, f.PayloadLength, start - first + f.Consumed);
                 start += f.Consumed;
                 if (f.Consumed == 0) break; // a decoder that consumes nothing would spin
             }

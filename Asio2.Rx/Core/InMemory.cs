@@ -55,6 +55,7 @@ public static class InMemory
     private sealed class PipeTransport(ByteChannel input, ByteChannel output, EndPoint local, EndPoint remote) : Transport
     {
         public override string Name => "memory";
+        public override bool SupportsZeroByteReads => true;
         public override EndPoint? LocalEndPoint => local;
         public override EndPoint? RemoteEndPoint => remote;
 

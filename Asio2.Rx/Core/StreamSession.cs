@@ -3,6 +3,8 @@ using System.Net;
 using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using System.Threading.Tasks.Sources;
 
 namespace Asio2.Rx;
 
@@ -10,19 +12,26 @@ namespace Asio2.Rx;
 /// A session over a byte stream (TCP, TLS, serial, in-memory): one read loop that cuts the stream into frames
 /// with the session's <see cref="Framing"/>, and the shared send queue writing coalesced batches.
 /// </summary>
-internal sealed class StreamSession : Session
+/// <remarks>
+/// <para><b>The read loop</b> runs on the session's scheduler (asio2's strand), with every kind of scheduler alike
+/// (event loops, the thread pool, a <c>TestScheduler</c>): an asynchronous receive resumes there (one hop per
+/// asynchronous completion), each read's frames are delivered inline, and the next receive is issued from the loop
+/// after the subscribers returned, so at most one read waits for them. Only <c>ImmediateScheduler</c>, which has no
+/// thread of its own, runs the loop on whichever thread completes the receive.</para>
+/// <para><b>Credit.</b> While reading is held (<see cref="Session.HoldReading"/>) no receive is issued; the loop waits
+/// and is resumed on the scheduler when the last hold is released.</para>
+/// <para><b>Idle sessions hold no buffer.</b> When a read drained the socket, the next one waits for data with a
+/// zero-byte receive (as Kestrel does) and rents the receive buffer only when data is there.</para>
+/// <para><b>Hand-over.</b> <see cref="Session.DetachAsync"/> stops delivery after the current frame; the loop gathers
+/// the bytes read but not delivered, stops, and the session closes with <see cref="CloseKind.Upgraded"/> without
+/// closing the transport, whose stream goes to the new owner.</para>
+/// </remarks>
+internal sealed class StreamSession : Session, IValueTaskSource
 {
     private readonly Transport _transport;
     private readonly FrameDecoder _decoder;
     private readonly CancellationTokenSource _cts = new();
-
-    // The read loop runs on the session's scheduler (asio2's strand): an asynchronous receive resumes there, the
-    // frames are delivered inline, and the next receive is issued from the loop thread. With ImmediateScheduler or a
-    // virtual-time scheduler (_inline) the loop runs on whichever thread completes the receive and hands batches over.
-    private readonly bool _inline;
-    private readonly Action? _resumeAfterReceive;
-    private Action? _continuation;
-    private ValueTask<int> _receive;
+    private readonly bool _immediate;
 
     // Batches and bytes delivered inline in a row before the loop gives the scheduler back to other sessions. Small:
     // the saving is the cross-thread hop, not running long. tcp-echo (100 sessions on one loop) kept the pool's
@@ -31,22 +40,53 @@ internal sealed class StreamSession : Session
     private const int YieldBatches = 2;
     private const int YieldBytes = 32 * 1024;
 
+    // The read loop's state; touched only by the loop.
+    private byte[]? _buffer;       // null while idle (rent on data)
+    private int _start, _end;      // _buffer[_start.._end): received, not yet framed
+    private bool _moreWaiting;     // the last read filled the buffer: read again without waiting for data first
+    private bool _onLoop;          // the loop runs in a work item of the scheduler now
+    private int _turnBatches, _turnBytes;
+
+    // Resuming the loop on the scheduler.
+    private readonly Action? _resumeAfterReceive;
+    private Action? _continuation;
+    private ValueTask<int> _receive;
+    private ManualResetValueTaskSourceCore<bool> _readable; // the loop waits for a hold to be released
+    private int _waitingForCredit;
+
+    // Hand-over.
+    private TaskCompletionSource<DetachedConnection>? _detach;
+    private DetachedConnection? _handedOver;
+
     public StreamSession(Transport transport, SessionSettings settings, IScheduler scheduler)
         : base(settings, scheduler)
     {
         _transport = transport;
         _decoder = settings.Framing.CreateDecoder();
-        // Virtual time keeps the loop off the scheduler too: a TestScheduler is not thread-safe, and real I/O completes
-        // on other threads, so only finished frames are handed to it (as DeliverAsync does), never the loop itself.
-        _inline = ReferenceEquals(scheduler, ImmediateScheduler.Instance) || SchedulerKinds.IsVirtualTime(scheduler);
-        if (!_inline) _resumeAfterReceive = ResumeAfterReceive;
+        _immediate = ReferenceEquals(scheduler, ImmediateScheduler.Instance);
+        _onLoop = _immediate;
+        if (!_immediate) _resumeAfterReceive = ResumeAfterReceive;
     }
 
+    /// <summary>The default <see cref="StreamSessionFactory"/>.</summary>
+    public static Session Create(Transport transport, SessionSettings settings, IScheduler scheduler) => new StreamSession(transport, settings, scheduler);
+
+    /// <summary>A session over a connection detached from another one, pinned to the same scheduler; it reads
+    /// <see cref="DetachedConnection.Buffered"/> first.</summary>
+    public static Session Attach(DetachedConnection connection, SessionSettings settings, StreamSessionFactory? factory = null) =>
+        (factory ?? Create)(connection.ToTransport(settings.Transport), settings, connection.Scheduler);
+
     internal Transport TransportLayer => _transport;
+
+    /// <summary>This session's decoder: protocol layers with a stateful framing (HTTP) read what it decoded.</summary>
+    internal FrameDecoder Decoder => _decoder;
 
     public override EndPoint? LocalEndPoint => _transport.LocalEndPoint;
 
     public override EndPoint? RemoteEndPoint => _transport.RemoteEndPoint;
+
+    /// <summary>True while the loop holds a receive buffer (an idle session holds none).</summary>
+    internal bool HasReceiveBuffer => Volatile.Read(ref _buffer) is not null;
 
     private protected override void StartTransport() => _ = ReadLoopAsync();
 
@@ -59,112 +99,55 @@ internal sealed class StreamSession : Session
 
     private protected override void CloseTransport(bool abortive)
     {
+        if (!abortive && _handedOver is not null)
+        {
+            // Detached: the stream belongs to the new owner now; the session only lets go of it.
+            _detach!.TrySetResult(_handedOver);
+            return;
+        }
         if (abortive) _transport.Abort();
         else _transport.Shutdown();
         _cts.Cancel();
         _transport.Dispose();
+        _detach?.TrySetException(new InvalidOperationException($"The session closed before it could be detached ({CloseReason})."));
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReadLoopAsync()
     {
-        var framing = Settings.Framing;
-        int limit = framing.MaxEncodedFrameSize;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Min(Settings.ReceiveBufferSize, Math.Max(limit, 256)));
-        int start = 0, end = 0;
         try
         {
             await _transport.StartAsync(this, _cts.Token).ConfigureAwait(false);
-            // True while this code runs in a work item of the session's scheduler (always with ImmediateScheduler).
-            bool onLoop = _inline;
-            int batches = 0, bytes = 0;
             while (true)
             {
-                if (end == buffer.Length)
+                if (IsReadingStopped && _detach is null) await WaitUntilResumedAsync().ConfigureAwait(false);
+                if (_detach is not null)
                 {
-                    if (start > 0)
-                    {
-                        // Move the partial frame to the front.
-                        buffer.AsSpan(start, end - start).CopyTo(buffer);
-                        end -= start;
-                        start = 0;
-                    }
-                    else
-                    {
-                        // One frame fills the buffer: grow, but never past what one legal frame can take.
-                        if (buffer.Length >= limit)
-                            throw new FrameException(FrameError.TooLarge, $"no frame fits in {limit} bytes");
-                        var grown = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)buffer.Length * 2, limit));
-                        buffer.AsSpan(0, end).CopyTo(grown);
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = grown;
-                    }
-                }
-
-                var free = buffer.AsMemory(end);
-                if (ReadLimit is { } budget)
-                {
-                    // Read no more than the budget: the rest waits in the kernel, and flow control slows the peer.
-                    if (budget.Available <= 0)
-                    {
-                        // The bucket's timer runs on the session's scheduler and resumes the loop inline there.
-                        var wait = budget.WaitAsync(free.Length);
-                        if (!wait.IsCompleted)
-                        {
-                            await wait.ConfigureAwait(false);
-                            batches = bytes = 0; // resumed by the timer: a new turn on the loop
-                        }
-                        if (!IsOpen) return;
-                    }
-                    free = free[..(int)Math.Clamp(budget.Available, 1, free.Length)];
-                }
-                int read;
-                var receive = _transport.ReceiveAsync(free, _cts.Token);
-                if (receive.IsCompletedSuccessfully)
-                {
-                    read = receive.Result;
-                    if (!_inline && (!onLoop || batches >= YieldBatches || bytes >= YieldBytes))
-                    {
-                        // Data was already there: no thread to wake, but after the budget give the other sessions
-                        // on the loop their turn (and move onto the loop if this thread is not it) by re-scheduling.
-                        await new LoopHop(this, default, hasInner: false);
-                        onLoop = true;
-                        batches = bytes = 0;
-                    }
-                }
-                else if (_inline)
-                {
-                    read = await receive.ConfigureAwait(false);
-                }
-                else
-                {
-                    // One hop per asynchronous completion: the continuation runs on the session's scheduler.
-                    read = await new LoopHop(this, receive, hasInner: true);
-                    onLoop = true;
-                    batches = bytes = 0;
-                }
-                if (read == 0)
-                {
-                    if (end > start && _decoder.TryDecodeFinal(buffer.AsMemory(start, end - start), out var last))
-                    {
-                        var bounds = new FrameBoundsList();
-                        bounds.Add(last.PayloadOffset, last.PayloadLength);
-                        var lastBatch = bounds.ToBatch(this, buffer, start, last.Consumed);
-                        if (_inline) await DeliverAsync(lastBatch).ConfigureAwait(false);
-                        else DeliverInline(lastBatch);
-                    }
-                    string? note = end > start ? $"the peer closed with {end - start} bytes of an incomplete frame" : null;
-                    ShutdownAfterPendingFrames(new CloseReason(CloseKind.RemoteClose, null, note), graceful: true);
+                    HandOver();
                     return;
                 }
-                end += read;
-                OnBytesReceived(read);
-                if (_inline) start = await DecodeAndDeliverAsync(buffer, start, end).ConfigureAwait(false);
-                else start = DecodeAndDeliverInline(buffer, start, end);
-                batches++;
-                bytes += read;
-                if (start == end) start = end = 0;
                 if (!IsOpen) return;
+                if (_buffer is null && !_moreWaiting && _transport.SupportsZeroByteReads)
+                {
+                    // Idle: wait for data without a buffer, then check the credit again before reading it.
+                    await OnLoop(_transport.ReceiveAsync(Memory<byte>.Empty, _cts.Token));
+                    _moreWaiting = true;
+                    continue;
+                }
+                var free = await FreeSpaceAsync().ConfigureAwait(false);
+                if (!IsOpen) return;
+                int read = await OnLoop(_transport.ReceiveAsync(free, _cts.Token));
+                if (read == 0)
+                {
+                    EndOfStream();
+                    return;
+                }
+                _end += read;
+                _moreWaiting = read == free.Length;
+                OnBytesReceived(read);
+                if (_detach is null) CutAndDeliver();
+                _turnBatches++;
+                _turnBytes += read;
             }
         }
         catch (FrameException fe)
@@ -180,21 +163,163 @@ internal sealed class StreamSession : Session
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            ReturnBuffer();
         }
     }
 
-    /// <summary>Decodes every complete frame in buffer[start..end) and delivers them at once, on the session's
-    /// scheduler (the caller runs in one of its work items); returns the new start. Receive back-pressure is
-    /// structural here: the loop reads again only after the subscribers have processed the batch.</summary>
-    private int DecodeAndDeliverInline(byte[] buffer, int start, int end)
+    /// <summary>The buffer's free space for the next read: rented on data, compacted or grown when full, and no larger
+    /// than the read rate limit's budget (the rest waits in the kernel, and flow control slows the peer).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Memory<byte>> FreeSpaceAsync()
+    {
+        int limit = Settings.Framing.MaxEncodedFrameSize;
+        _buffer ??= ReceiveBuffers.Rent(Math.Min(Settings.ReceiveBufferSize, Math.Max(limit, 256)));
+        if (_end == _buffer.Length)
+        {
+            if (_start > 0)
+            {
+                // Move the partial frame to the front.
+                _buffer.AsSpan(_start, _end - _start).CopyTo(_buffer);
+                _end -= _start;
+                _start = 0;
+            }
+            else
+            {
+                // One frame fills the buffer: grow, but never past what one legal frame can take.
+                if (_buffer.Length >= limit) throw new FrameException(FrameError.TooLarge, $"no frame fits in {limit} bytes");
+                var grown = ReceiveBuffers.Rent((int)Math.Min((long)_buffer.Length * 2, limit));
+                _buffer.AsSpan(0, _end).CopyTo(grown);
+                ReceiveBuffers.Return(_buffer);
+                _buffer = grown;
+            }
+        }
+        var free = _buffer.AsMemory(_end);
+        if (ReadLimit is not { } budget) return free;
+        if (budget.Available <= 0)
+        {
+            // The bucket's timer runs on the session's scheduler and resumes the loop inline there.
+            var wait = budget.WaitAsync(free.Length);
+            if (!wait.IsCompleted)
+            {
+                await wait.ConfigureAwait(false);
+                NewTurn();
+            }
+        }
+        return free[..(int)Math.Clamp(budget.Available, 1, free.Length)];
+    }
+
+    /// <summary>Cuts every complete frame in the buffer and delivers them at once, on the scheduler (the loop runs in
+    /// one of its work items). A framing error is thrown after the frames before it were delivered, unless a handler
+    /// detached the session meanwhile: then the bytes belong to the next owner.</summary>
+    private void CutAndDeliver()
     {
         var bounds = new FrameBoundsList();
-        int consumed = FrameCutter.Cut(_decoder, buffer, start, end, ref bounds, out var error);
-        if (bounds.Count > 0) DeliverInline(bounds.ToBatch(this, buffer, start, consumed));
-        if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
-        return start + consumed;
+        int consumed = FrameCutter.Cut(_decoder, _buffer!, _start, _end, ref bounds, out var error);
+        if (bounds.Count > 0) DeliverOnScheduler(bounds.ToBatch(this, _buffer!, _start, consumed));
+        _start += consumed;
+        if (error is not null && _detach is null) ExceptionDispatchInfo.Throw(error);
+        if (_start == _end)
+        {
+            _start = _end = 0;
+            if (!_moreWaiting && _transport.SupportsZeroByteReads) ReturnBuffer();
+        }
     }
+
+    /// <summary>The peer closed its side: the framing may take a last frame from what is left, then the session closes
+    /// behind the frames already queued.</summary>
+    private void EndOfStream()
+    {
+        int left = _end - _start;
+        if (left > 0 && _decoder.TryDecodeFinal(_buffer.AsMemory(_start, left), out var last))
+        {
+            var bounds = new FrameBoundsList();
+            bounds.Add(last.PayloadOffset, last.PayloadLength, last.Consumed);
+            DeliverOnScheduler(bounds.ToBatch(this, _buffer!, _start, last.Consumed));
+        }
+        string? note = left > 0 ? $"the peer closed with {left} bytes of an incomplete frame" : null;
+        ShutdownAfterPendingFrames(new CloseReason(CloseKind.RemoteClose, null, note), graceful: true);
+    }
+
+    private void ReturnBuffer()
+    {
+        if (_buffer is null) return;
+        ReceiveBuffers.Return(_buffer);
+        Volatile.Write(ref _buffer, null);
+        _start = _end = 0;
+    }
+
+    private void NewTurn()
+    {
+        _onLoop = true;
+        _turnBatches = _turnBytes = 0;
+    }
+
+    // ---- credit ----
+
+    /// <summary>Waits, without a receive in flight, until reading is no longer held (or the session ends or is being
+    /// detached). Resumed inline by the release's work item on the scheduler: a new turn on the loop.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WaitUntilResumedAsync()
+    {
+        _readable.Reset();
+        Volatile.Write(ref _waitingForCredit, 1);
+        // Re-check after publishing: the last hold may have gone in between.
+        if (!IsReadingStopped || !IsOpen || _detach is not null) OnReadingResumed();
+        await new ValueTask(this, _readable.Version).ConfigureAwait(false);
+        NewTurn();
+    }
+
+    private protected override void OnReadingResumed()
+    {
+        if (Interlocked.Exchange(ref _waitingForCredit, 0) == 1) _readable.SetResult(true);
+    }
+
+    // The credit wait completes inline on the releasing thread (a Task would hop to the thread pool under a
+    // synchronization context, and a virtual-time test would lose the resumption).
+    void IValueTaskSource.GetResult(short token) => _readable.GetResult(token);
+    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _readable.GetStatus(token);
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _readable.OnCompleted(continuation, state, token, flags);
+
+    // ---- hand-over ----
+
+    private protected override Task<DetachedConnection> DetachCoreAsync()
+    {
+        var detach = new TaskCompletionSource<DetachedConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _detach, detach, null) is not null)
+            throw new InvalidOperationException("The session is already being detached.");
+        if (!IsOpen) detach.TrySetException(new InvalidOperationException($"The session is closed ({CloseReason})."));
+        StopDelivery();
+        // A loop waiting for a hold to be released hands over now; one in a receive does when the receive completes.
+        OnReadingResumed();
+        return detach.Task;
+    }
+
+    /// <summary>On the loop: gathers the bytes read but not delivered, gives the stream to the new owner, and closes
+    /// the session (queued sends are written first) with <see cref="CloseKind.Upgraded"/>.</summary>
+    private void HandOver()
+    {
+        if (!IsOpen) return; // CloseTransport already failed the detach
+        var buffered = TakeUndeliveredBytes(_buffer.AsSpan(_start, _end - _start));
+        ReturnBuffer();
+        try
+        {
+            var stream = _transport.Detach();
+            _handedOver = new DetachedConnection(stream, buffered, LocalEndPoint, RemoteEndPoint, Scheduler, (_transport as TlsTransport)?.Info);
+        }
+        catch (Exception ex)
+        {
+            _detach!.TrySetException(ex);
+            Shutdown(new CloseReason(CloseKind.LocalAbort, ex, ex.Message), graceful: false);
+            return;
+        }
+        Shutdown(new CloseReason(CloseKind.Upgraded), graceful: true);
+    }
+
+    // ---- resuming on the scheduler ----
+
+    /// <summary>Awaits <paramref name="receive"/> so that the loop goes on in a work item of the scheduler.</summary>
+    private LoopHop OnLoop(ValueTask<int> receive) => new(this, receive);
 
     private void ResumeAfterReceive()
     {
@@ -204,7 +329,7 @@ internal sealed class StreamSession : Session
         }
         else
         {
-            // A failed receive ends the loop: it closes the session from here, as before, without a hop.
+            // A failed receive ends the loop: it closes the session from here, without a hop.
             var continuation = _continuation!;
             _continuation = null;
             continuation();
@@ -219,6 +344,7 @@ internal sealed class StreamSession : Session
             {
                 var continuation = s._continuation!;
                 s._continuation = null;
+                s.NewTurn();
                 continuation();
                 return Disposable.Empty;
             });
@@ -235,50 +361,43 @@ internal sealed class StreamSession : Session
         }
     }
 
-    /// <summary>Resumes the read loop in a work item of the session's scheduler: after the inner receive completes
-    /// (one hop per asynchronous completion), or at once (a yield, or the first move onto the loop).</summary>
-    private readonly struct LoopHop(StreamSession session, ValueTask<int> inner, bool hasInner) : ICriticalNotifyCompletion
+    /// <summary>
+    /// Resumes the read loop in a work item of the session's scheduler: after the receive completes (one hop per
+    /// asynchronous completion), or at once when it completed already and the loop may not go on inline (it is not on
+    /// the scheduler yet, or it used up its turn). With <c>ImmediateScheduler</c> it is a plain await.
+    /// </summary>
+    private readonly struct LoopHop(StreamSession session, ValueTask<int> receive) : ICriticalNotifyCompletion
     {
         public LoopHop GetAwaiter() => this;
 
-        public bool IsCompleted => false;
+        public bool IsCompleted => session._immediate
+            ? receive.IsCompleted
+            : receive.IsCompletedSuccessfully && session._onLoop
+              && session._turnBatches < YieldBatches && session._turnBytes < YieldBytes;
 
         public int GetResult()
         {
-            if (!hasInner) return 0;
             session._receive = default;
-            return inner.Result;
+            return receive.Result;
         }
 
         public void OnCompleted(Action continuation) => UnsafeOnCompleted(continuation);
 
         public void UnsafeOnCompleted(Action continuation)
         {
-            session._continuation = continuation;
-            if (hasInner)
+            if (session._immediate)
             {
-                session._receive = inner;
-                inner.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(session._resumeAfterReceive!);
+                receive.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(continuation);
+                return;
             }
-            else session.ScheduleContinuation();
-        }
-    }
-
-    /// <summary>Decodes every complete frame in buffer[start..end), delivers them as one batch, returns the new start.
-    /// Throws the framing error after delivering the frames that came before it.</summary>
-    private ValueTask<int> DecodeAndDeliverAsync(byte[] buffer, int start, int end)
-    {
-        var bounds = new FrameBoundsList();
-        int consumed = FrameCutter.Cut(_decoder, buffer, start, end, ref bounds, out var error);
-        var wait = bounds.Count > 0 ? DeliverAsync(bounds.ToBatch(this, buffer, start, consumed)) : default;
-        // After an error back-pressure does not matter: the session closes next.
-        if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
-        return wait.IsCompletedSuccessfully ? new ValueTask<int>(start + consumed) : AwaitThen(wait, start + consumed);
-
-        static async ValueTask<int> AwaitThen(ValueTask wait, int next)
-        {
-            await wait.ConfigureAwait(false);
-            return next;
+            session._continuation = continuation;
+            if (receive.IsCompleted)
+            {
+                session.ScheduleContinuation();
+                return;
+            }
+            session._receive = receive;
+            receive.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(session._resumeAfterReceive!);
         }
     }
 }

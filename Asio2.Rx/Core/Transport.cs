@@ -1,4 +1,5 @@
 using System.Net;
+using System.Reactive.Concurrency;
 
 namespace Asio2.Rx;
 
@@ -29,11 +30,27 @@ internal abstract class Transport : IDisposable
     /// <summary>Abortive close: the peer sees a reset; unsent data is lost.</summary>
     public abstract void Abort();
 
+    /// <summary>True when a zero-byte <see cref="ReceiveAsync"/> waits for data without consuming it (sockets,
+    /// <c>SslStream</c>), so an idle session need not hold a receive buffer.</summary>
+    public virtual bool SupportsZeroByteReads => false;
+
+    /// <summary>Gives up the connection for a hand-over: the raw duplex stream, which the caller owns from now on.
+    /// The transport is not used (nor disposed) afterwards.</summary>
+    public virtual Stream Detach() => throw new NotSupportedException($"A {Name} transport cannot be detached.");
+
     /// <summary>Maps this transport's exceptions to close reasons.</summary>
     public virtual CloseReason Classify(Exception ex) => ErrorClassifier.Classify(ex);
 
     public abstract void Dispose();
 }
+
+/// <summary>
+/// Builds the session for a new stream connection (accepted by a <see cref="TcpServer"/>, connected by a
+/// <see cref="TcpClient"/>, or taken over from another session with <see cref="DetachedConnection"/>). A protocol layer
+/// supplies its own to own connections from the start: its own session type, or a sniffing session that looks at the
+/// first bytes and detaches into the right one. The default is <see cref="StreamSession.Create"/>.
+/// </summary>
+internal delegate Session StreamSessionFactory(Transport transport, SessionSettings settings, IScheduler scheduler);
 
 /// <summary>A transport over any <see cref="Stream"/> (TLS, serial ports, pipes).</summary>
 internal class StreamTransport : Transport
@@ -61,6 +78,8 @@ internal class StreamTransport : Transport
 
     public override ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
         Stream.WriteAsync(data, cancellationToken);
+
+    public override Stream Detach() => Stream;
 
     public override void Shutdown() => Stream.Dispose();
 

@@ -18,6 +18,8 @@ internal sealed partial class KcpSession
     /// </summary>
     private void ReceiveMessages()
     {
+        // Reading is held (HoldReading): leave messages inside KCP, so its receive window closes; resumed below.
+        if (IsReadingStopped) return;
         if (ReadLimit is { Available: < 0 })
         {
             // Over the read budget: leave messages inside KCP. Its receive window fills and closes, so the peer
@@ -69,7 +71,7 @@ internal sealed partial class KcpSession
         if (error is not null)
         {
             var (reason, drop) = FrameCutter.Classify(error);
-            _drops.Drop(drop);
+            Drop(drop);
             _carryLength = 0;
             Shutdown(reason, graceful: true);
             return;
@@ -77,6 +79,11 @@ internal sealed partial class KcpSession
         // Keep the incomplete tail at the front.
         _carry.AsSpan(start, _carryLength - start).CopyTo(_carry);
         _carryLength -= start;
+    }
+
+    private protected override void OnReadingResumed()
+    {
+        if (!_isReleased) ScheduleDrain(force: true);
     }
 
     private int _waitingForReadBudget;

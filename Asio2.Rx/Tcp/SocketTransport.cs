@@ -23,6 +23,10 @@ internal sealed class SocketTransport : Transport
     public override EndPoint? LocalEndPoint => _local;
     public override EndPoint? RemoteEndPoint => _remote;
 
+    public override bool SupportsZeroByteReads => true;
+
+    public override Stream Detach() => new NetworkStream(_socket, ownsSocket: true);
+
     public override ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
         _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
 

@@ -34,13 +34,16 @@ public sealed class TcpClient : NetworkClient
         Connector = ConnectSocketAsync;
     }
 
+    /// <summary>Builds each connection's session (a protocol layer's own session type).</summary>
+    internal StreamSessionFactory SessionFactory { get; init; } = StreamSession.Create;
+
     /// <summary>Opens a transport to an endpoint. Replaced in tests to run connects in virtual time.</summary>
     internal Func<EndPoint, CancellationToken, ValueTask<Transport>> Connector { get; set; }
 
     private protected override async ValueTask<Session> ConnectSessionAsync(CancellationToken cancellationToken)
     {
         var transport = await Connector(Target!, cancellationToken).ConfigureAwait(false);
-        return new StreamSession(transport, Settings, Scheduler);
+        return SessionFactory(transport, Settings, Scheduler);
     }
 
     private async ValueTask<Transport> ConnectSocketAsync(EndPoint endPoint, CancellationToken cancellationToken)

@@ -47,6 +47,9 @@ public sealed class TcpServer : SessionServer
 
     internal string TransportName => Settings.Transport;
 
+    /// <summary>Builds each accepted connection's session (a protocol layer's own session type). Set before <c>Start</c>.</summary>
+    internal StreamSessionFactory SessionFactory { get; init; } = StreamSession.Create;
+
     private IPEndPoint? _localEndPoint;
 
     /// <inheritdoc/>
@@ -71,7 +74,7 @@ public sealed class TcpServer : SessionServer
         }
         _listener = listener;
         _localEndPoint = (IPEndPoint)listener.LocalEndPoint!;
-        Settings.Logger.LogInformation("{Transport} server listening on {EndPoint}", TransportName, _localEndPoint);
+        Asio2Log.Listening(Settings.Logger, TransportName, _localEndPoint);
         _acceptLoop = AcceptLoopAsync(listener);
         return _localEndPoint;
     }
@@ -152,16 +155,16 @@ public sealed class TcpServer : SessionServer
             socket.Dispose();
             return;
         }
-        StreamSession session;
+        Session session;
         try
         {
             _options.Apply(socket);
-            session = new StreamSession(CreateTransport(socket), Settings, Settings.Schedulers.Next());
+            session = SessionFactory(CreateTransport(socket), Settings, Settings.Schedulers.Next());
         }
         catch (Exception ex)
         {
             // The connection died between accept and set-up (e.g. reset): drop it, keep serving.
-            Settings.Logger.LogDebug(ex, "{Transport} server: dropping a connection that failed during set-up", TransportName);
+            Asio2Log.AcceptSetupFailed(Settings.Logger, ex, TransportName);
             socket.Dispose();
             return;
         }

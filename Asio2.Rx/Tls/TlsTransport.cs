@@ -224,6 +224,11 @@ internal sealed class TlsTransport : Transport
     public override ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
         _ssl.ReadAsync(buffer, cancellationToken);
 
+    // SslStream waits for data on a zero-byte read without decrypting into (or renting) a buffer of ours.
+    public override bool SupportsZeroByteReads => true;
+
+    public override Stream Detach() => _ssl;
+
     public override ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
         Volatile.Read(ref _state) == Done ? _ssl.WriteAsync(data, cancellationToken) : SendAfterHandshakeAsync(data, cancellationToken);
 

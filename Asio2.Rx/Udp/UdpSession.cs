@@ -78,7 +78,8 @@ internal sealed class UdpSession : Session
             _drops.Drop("datagram_too_large");
             return;
         }
-        // No flow control to push back with: past the bound, drop, as a full socket buffer would.
+        // No flow control to push back with: past the bound (frames waiting for subscribers, or held back by
+        // HoldReading), drop, as a full socket buffer would.
         if (PendingReceiveBytes + datagram.Length > Settings.MaxPendingReceiveBytes)
         {
             _drops.Drop("receive_backlog");
@@ -88,7 +89,7 @@ internal sealed class UdpSession : Session
         if (!_confirmed && ++_datagrams > 1) _confirmed = true;
         OnBytesReceived(datagram.Length);
         // One array per datagram: the frame's immutable home.
-        _ = DeliverAsync(new FrameBatch(this, datagram.ToArray(), null, 1));
+        Post(new FrameBatch(this, datagram.ToArray(), null, 1));
     }
 
     private protected override ValueTask WriteAsync(ReadOnlyMemory<byte> batch)

@@ -1,0 +1,184 @@
+using System.Reactive.Linq;
+using System.Threading.Channels;
+
+namespace Asio2.Rx;
+
+/// <summary>
+/// A request body as it arrives: read it once, as an observable of pieces (<see cref="Chunks"/>), a
+/// <see cref="Stream"/> (<see cref="AsStream"/>), or whole with a size limit (<see cref="ReadAllAsync"/>).
+/// </summary>
+/// <remarks>
+/// Pieces are slices of immutable receive buffers, safe to keep. While pieces wait unread beyond 64 KiB the connection
+/// stops reading (receive back-pressure, so a slow consumer never makes the server buffer a whole body). A body the
+/// application does not read is discarded after the response. The body ends with an error when it cannot complete:
+/// <see cref="HttpRejectedException"/> for a malformed or oversize body, <see cref="SessionClosedException"/> (with the
+/// close reason) when the client disconnected mid-body.
+/// </remarks>
+public sealed class HttpRequestBody
+{
+    internal const int HighWater = 64 * 1024;
+
+    // Synchronous continuations: a reader waiting for the next piece resumes inline when the connection pushes it, on
+    // the session's scheduler, so a handler that awaits its body keeps running there (no thread hop per piece).
+    private readonly Channel<ReadOnlyMemory<byte>> _pieces = Channel.CreateUnbounded<ReadOnlyMemory<byte>>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
+    private readonly IHttpBodyOwner? _owner;
+    private long _pending;
+    private long _received;
+    private int _reading;
+    private volatile bool _complete;
+    private volatile bool _discarding;
+
+    internal HttpRequestBody(IHttpBodyOwner? owner, bool empty)
+    {
+        _owner = owner;
+        if (empty)
+        {
+            _complete = true;
+            _pieces.Writer.TryComplete();
+        }
+    }
+
+    /// <summary>True when the whole body has arrived (always true for a request without a body).</summary>
+    public bool IsComplete => _complete;
+
+    /// <summary>Body bytes received so far.</summary>
+    public long BytesReceived => Interlocked.Read(ref _received);
+
+    internal bool IsBeingRead => Volatile.Read(ref _reading) != 0;
+
+    internal long Pending => Interlocked.Read(ref _pending);
+
+    /// <summary>The body's pieces, in order, then completion. Cold, one subscription: the first subscriber gets every
+    /// piece (those that arrived earlier too); a second subscription fails with <see cref="InvalidOperationException"/>.</summary>
+    public IObservable<ReadOnlyMemory<byte>> Chunks => Observable.Create<ReadOnlyMemory<byte>>(async (observer, ct) =>
+    {
+        BeginRead();
+        var reader = _pieces.Reader;
+        while (await reader.WaitToReadAsync(ct).ConfigureAwait(false))
+            while (reader.TryRead(out var piece))
+            {
+                Consumed(piece.Length);
+                observer.OnNext(piece);
+            }
+        observer.OnCompleted();
+    });
+
+    /// <summary>Reads the whole body into one array; fails with <see cref="HttpRejectedException"/>
+    /// (<see cref="HttpRejection.BodyTooLarge"/>) as soon as it passes <paramref name="maxBytes"/>.</summary>
+    public async Task<byte[]> ReadAllAsync(int maxBytes = 1024 * 1024, CancellationToken cancellationToken = default)
+    {
+        BeginRead();
+        var buffer = new MemoryStream();
+        var reader = _pieces.Reader;
+        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            while (reader.TryRead(out var piece))
+            {
+                Consumed(piece.Length);
+                if (buffer.Length + piece.Length > maxBytes)
+                    throw new HttpRejectedException(HttpRejection.BodyTooLarge, $"the body exceeds {maxBytes} bytes");
+                buffer.Write(piece.Span);
+            }
+        return buffer.ToArray();
+    }
+
+    /// <summary>Reads the whole body as UTF-8 text (at most <paramref name="maxBytes"/> bytes).</summary>
+    public async Task<string> ReadTextAsync(int maxBytes = 1024 * 1024, CancellationToken cancellationToken = default) =>
+        System.Text.Encoding.UTF8.GetString(await ReadAllAsync(maxBytes, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>The body as a read-only stream (for parsers that want one); read it once.</summary>
+    public Stream AsStream()
+    {
+        BeginRead();
+        return new BodyStream(this);
+    }
+
+    private void BeginRead()
+    {
+        if (Interlocked.Exchange(ref _reading, 1) != 0) throw new InvalidOperationException("The request body is read once.");
+        _owner?.BodyReadStarted(this);
+    }
+
+    private void Consumed(int n)
+    {
+        long left = Interlocked.Add(ref _pending, -n);
+        if (left + n > HighWater && left <= HighWater / 2) _owner?.BodyPressure(this, false);
+    }
+
+    // Called by the connection, on the session's scheduler.
+    internal void Push(ReadOnlyMemory<byte> piece)
+    {
+        Interlocked.Add(ref _received, piece.Length);
+        if (_discarding || piece.IsEmpty) return;
+        long pending = Interlocked.Add(ref _pending, piece.Length);
+        _pieces.Writer.TryWrite(piece);
+        if (pending > HighWater && pending - piece.Length <= HighWater) _owner?.BodyPressure(this, true);
+    }
+
+    internal void Complete()
+    {
+        _complete = true;
+        _pieces.Writer.TryComplete();
+    }
+
+    internal void Fail(Exception error)
+    {
+        if (_complete) return;
+        _complete = true;
+        _pieces.Writer.TryComplete(error);
+    }
+
+    /// <summary>The response is done and nobody reads the body: drop what waits and what still comes.</summary>
+    internal void Discard()
+    {
+        if (_discarding) return;
+        _discarding = true;
+        if (IsBeingRead) return;
+        while (_pieces.Reader.TryRead(out _)) { }
+        if (Interlocked.Exchange(ref _pending, 0) > HighWater) _owner?.BodyPressure(this, false);
+    }
+
+    private sealed class BodyStream(HttpRequestBody body) : Stream
+    {
+        private ReadOnlyMemory<byte> _current;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (buffer.IsEmpty) return 0;
+            while (_current.IsEmpty)
+            {
+                var reader = body._pieces.Reader;
+                if (reader.TryRead(out var piece))
+                {
+                    body.Consumed(piece.Length);
+                    _current = piece;
+                    continue;
+                }
+                if (!await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false)) return 0;
+            }
+            int n = Math.Min(buffer.Length, _current.Length);
+            _current[..n].CopyTo(buffer);
+            _current = _current[n..];
+            return n;
+        }
+    }
+}
+
+/// <summary>The connection side of a body: told when reading starts (100-continue) and when pieces pile up (hold reading).</summary>
+internal interface IHttpBodyOwner
+{
+    void BodyReadStarted(HttpRequestBody body);
+    void BodyPressure(HttpRequestBody body, bool hold);
+}
