@@ -128,7 +128,8 @@ public class UdpServerTests
     {
         var scheduler = new TestScheduler();
         var network = new MemoryDatagramNetwork(scheduler);
-        var server = new UdpServer(new UdpServerOptions { Schedulers = new SchedulerPool(scheduler), SilenceTimeout = TimeSpan.FromSeconds(60) });
+        // The 60 s timeout from the first datagram on (the shorter one for unconfirmed peers has its own test).
+        var server = new UdpServer(new UdpServerOptions { Schedulers = new SchedulerPool(scheduler), SilenceTimeout = TimeSpan.FromSeconds(60), UnconfirmedSilenceTimeout = null });
         var closes = new List<(long Time, CloseKind Kind)>();
         var echoes = 0;
         server.Sessions.Subscribe(s =>
@@ -166,6 +167,37 @@ public class UdpServerTests
         scheduler.AdvanceBy(TimeSpan.FromSeconds(1).Ticks);
         await stop.WaitAsync(Wait.Long); // completes once the sessions' closes ran in virtual time
         Assert.Equal(0, server.SessionCount);
+    }
+
+    [Fact]
+    public void Defaults_APeerThatSentOneDatagramIsReapedAfter5s_AConfirmedOneAfter60s_AndSessionsAreBounded()
+    {
+        var scheduler = new TestScheduler();
+        var network = new MemoryDatagramNetwork(scheduler);
+        var options = new UdpServerOptions { Schedulers = new SchedulerPool(scheduler) };
+        Assert.Equal(10_000, options.MaxSessions);
+        var server = new UdpServer(options);
+        var closes = new Dictionary<long, (long Time, CloseKind Kind)>();
+        server.Sessions.Subscribe(s => s.Closed.Subscribe(r => closes[s.Id] = (scheduler.Clock, r.Kind)));
+        var target = server.Start(network.Bind()).Serialize();
+        var once = network.Bind();
+        var twice = network.Bind();
+
+        once.Send("scan"u8, target);
+        twice.Send("hello"u8, target);
+        scheduler.AdvanceBy(1);
+        twice.Send("again"u8, target);
+        var sessions = server.GetSessions().ToDictionary(s => s.RemoteEndPoint!.ToString()!);
+        scheduler.AdvanceTo(TimeSpan.FromSeconds(6).Ticks);
+
+        var onceSession = sessions[once.LocalEndPoint.ToString()];
+        var twiceSession = sessions[twice.LocalEndPoint.ToString()];
+        Assert.Equal(CloseKind.SilenceTimeout, closes[onceSession.Id].Kind);
+        Assert.InRange(closes[onceSession.Id].Time, TimeSpan.FromSeconds(5).Ticks, TimeSpan.FromSeconds(5).Ticks + 10);
+        Assert.True(twiceSession.IsOpen);
+        scheduler.AdvanceTo(TimeSpan.FromSeconds(61).Ticks);
+        Assert.Equal(CloseKind.SilenceTimeout, closes[twiceSession.Id].Kind);
+        Assert.InRange(closes[twiceSession.Id].Time, TimeSpan.FromSeconds(60).Ticks, TimeSpan.FromSeconds(60).Ticks + 10);
     }
 
     [Fact]

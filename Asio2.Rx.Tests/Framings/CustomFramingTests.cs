@@ -40,6 +40,25 @@ public class CustomFramingTests
     }
 
     [Fact]
+    public void AMatcherFactory_GivesEveryConnectionItsOwnStatefulMatcher()
+    {
+        // A stateful matcher: the n-th frame of a connection is n bytes long.
+        var framing = Framing.Custom(() =>
+        {
+            int next = 1;
+            return buffer =>
+            {
+                if (buffer.Length < next) return FrameMatch.NeedMore;
+                return FrameMatch.Frame(next++);
+            };
+        });
+
+        // Two connections each see frames of 1 then 2 bytes: a matcher shared by both would expect 3, then 4.
+        AssertFrames(Decode(framing, Bytes("01"), Bytes("0203")), [Bytes("01"), Bytes("0203")]);
+        AssertFrames(Decode(framing, Bytes("01"), Bytes("0203")), [Bytes("01"), Bytes("0203")]);
+    }
+
+    [Fact]
     public void AnIllegalAnswer_IsIllegalDataAfterTheFramesBeforeIt() =>
         AssertFails(Decode(Framing.Custom(OneByteLength), Bytes("0161FF00")), FrameError.IllegalData, Bytes("61"));
 
@@ -104,7 +123,8 @@ public class CustomFramingTests
     [Fact]
     public void InvalidSettings_AreRejected()
     {
-        Assert.Throws<ArgumentNullException>("matcher", () => Framing.Custom(null!));
+        Assert.Throws<ArgumentNullException>("matcher", () => Framing.Custom((FrameMatcher)null!));
+        Assert.Throws<ArgumentNullException>("createMatcher", () => Framing.Custom((Func<FrameMatcher>)null!));
         Assert.Throws<ArgumentOutOfRangeException>("maxFrameSize", () => Framing.Custom(OneByteLength, maxFrameSize: 0));
     }
 }

@@ -208,10 +208,9 @@ public class TlsEchoTests
         Assert.Equal(TlsHandshakeError.UntrustedCertificate, reason.TlsError());
     }
 
-    [Fact]
+    [IPv6Fact]
     public async Task IPv6_WithoutTargetHost_ChecksTheCertificateAgainstTheAddress()
     {
-        if (!Socket.OSSupportsIPv6) return;
         await using var server = new TlsEchoServer(TlsKit.ServerOptions(), host: "::1");
         var options = TlsKit.ClientOptions();
         options.TargetHost = null; // the connect host, "::1", is in the certificate's IP entries

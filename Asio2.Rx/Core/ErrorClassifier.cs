@@ -8,15 +8,15 @@ internal static class ErrorClassifier
 {
     public static CloseReason Classify(Exception ex)
     {
-        // SslStream and NetworkStream wrap socket errors in IOException; look through it.
-        var inner = ex is IOException { InnerException: SocketException se } ? se : ex;
+        // SslStream and NetworkStream wrap socket errors in IOException (sometimes twice); look through to the code.
+        var inner = ex;
+        while (inner is IOException { InnerException: { } wrapped } && wrapped is IOException or SocketException) inner = wrapped;
         return inner switch
         {
             SocketException s when IsReset(s.SocketErrorCode) => new CloseReason(CloseKind.Reset, s, s.Message),
             SocketException s when s.SocketErrorCode == SocketError.TimedOut => new CloseReason(CloseKind.Reset, s, "the connection timed out (keep-alive or retransmission)"),
             AuthenticationException a => new CloseReason(CloseKind.HandshakeFailed, a, a.Message),
             ConnectionResetException r => new CloseReason(CloseKind.Reset, r, r.Message),
-            IOException io when io.Message.Contains("reset", StringComparison.OrdinalIgnoreCase) => new CloseReason(CloseKind.Reset, io, io.Message),
             ObjectDisposedException or OperationCanceledException => new CloseReason(CloseKind.LocalAbort, inner, inner.Message),
             _ => new CloseReason(CloseKind.Error, inner, inner.Message),
         };

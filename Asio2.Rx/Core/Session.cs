@@ -161,7 +161,7 @@ public abstract partial class Session : IDisposable
         // Counted open only if it has not finished already (a stop can close a session before it starts), so the
         // active-sessions gauge never goes below zero.
         if (Interlocked.CompareExchange(ref _metricsState, 1, 0) == 0) Asio2Diagnostics.SessionOpened(this);
-        if (Settings.SilenceTimeout is { } timeout) ArmSilenceTimer(timeout);
+        if (CurrentSilenceTimeout is { } timeout) ArmSilenceTimer(timeout);
         StartTransport();
     }
 
@@ -296,12 +296,15 @@ public abstract partial class Session : IDisposable
         }
     }
 
+    /// <summary>The silence timeout that applies now; a transport may shorten it until the peer has proved itself.</summary>
+    private protected virtual TimeSpan? CurrentSilenceTimeout => Settings.SilenceTimeout;
+
     private void ArmSilenceTimer(TimeSpan timeout)
     {
         _silenceTimer = DetachedTimer.Schedule(Scheduler, timeout, this, static s =>
         {
             if (!s.IsOpen) return;
-            var timeout = s.Settings.SilenceTimeout!.Value;
+            if (s.CurrentSilenceTimeout is not { } timeout) return;
             var idle = s.Scheduler.Now - s.LastActivity;
             if (idle >= timeout)
                 s.Shutdown(new CloseReason(CloseKind.SilenceTimeout, null, $"nothing received for {idle.TotalMilliseconds:0} ms"), graceful: false);

@@ -10,14 +10,14 @@ namespace Asio2.Rx;
 /// </summary>
 internal sealed class CustomFraming : Framing
 {
-    private readonly Decoder _decoder;
+    private readonly Func<FrameMatcher> _createMatcher;
 
-    internal CustomFraming(FrameMatcher matcher, int maxFrameSize) : base(maxFrameSize) => _decoder = new Decoder(matcher, maxFrameSize);
+    internal CustomFraming(Func<FrameMatcher> createMatcher, int maxFrameSize) : base(maxFrameSize) => _createMatcher = createMatcher;
 
     internal override int MaxEncodedFrameSize => MaxFrameSize;
 
-    /// <summary>The decoder keeps no state of its own (a stateful matcher is the application's choice), so connections share one.</summary>
-    internal override FrameDecoder CreateDecoder() => _decoder;
+    /// <summary>One decoder, with its own matcher from the factory, per connection.</summary>
+    internal override FrameDecoder CreateDecoder() => new Decoder(_createMatcher() ?? throw new InvalidOperationException("the matcher factory returned null"), MaxFrameSize);
 
     private sealed class Decoder(FrameMatcher matcher, int maxFrameSize) : FrameDecoder
     {

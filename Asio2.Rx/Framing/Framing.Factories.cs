@@ -93,6 +93,16 @@ public abstract partial class Framing
     public static Framing Custom(FrameMatcher matcher, int maxFrameSize = DefaultMaxFrameSize)
     {
         ArgumentNullException.ThrowIfNull(matcher);
-        return new CustomFraming(matcher, maxFrameSize);
+        return new CustomFraming(() => matcher, maxFrameSize);
+    }
+
+    /// <summary>A matcher per connection, from <paramref name="createMatcher"/>: for a matcher that keeps state (where it
+    /// stopped scanning, a parser's position), which must not be shared by connections. Otherwise as
+    /// <see cref="Custom(FrameMatcher, int)"/>.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="createMatcher"/> is null.</exception>
+    public static Framing Custom(Func<FrameMatcher> createMatcher, int maxFrameSize = DefaultMaxFrameSize)
+    {
+        ArgumentNullException.ThrowIfNull(createMatcher);
+        return new CustomFraming(createMatcher, maxFrameSize);
     }
 }

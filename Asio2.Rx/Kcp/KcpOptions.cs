@@ -173,9 +173,9 @@ public abstract class KcpOptions : SessionOptions
 /// <summary>Settings of a <see cref="KcpServer"/>.</summary>
 public class KcpServerOptions : KcpOptions
 {
-    private int _maxSessions = int.MaxValue;
+    private int _maxSessions = 10_000;
 
-    /// <summary>Creates the options with the KCP server defaults: a 60 s <see cref="SessionOptions.SilenceTimeout"/>.</summary>
+    /// <summary>Creates the options with the KCP server defaults: a 60 s <see cref="SessionOptions.SilenceTimeout"/> and at most 10 000 sessions.</summary>
     public KcpServerOptions()
     {
         // KCP sends nothing while idle and a vanished client sends no FIN: silent sessions are reaped (asio2's 60 s).
@@ -183,7 +183,7 @@ public class KcpServerOptions : KcpOptions
     }
 
     /// <summary>Handshakes (raw conv: first segments) from new endpoints beyond this many sessions get no reply and
-    /// are counted as drops. Defaults to no limit.</summary>
+    /// are counted as drops. Defaults to 10 000.</summary>
     public int MaxSessions
     {
         get => _maxSessions;

@@ -51,7 +51,7 @@ public abstract class TcpSocketOptions : SessionOptions
 public class TcpServerOptions : TcpSocketOptions
 {
     private int _backlog = 512;
-    private int _maxSessions = int.MaxValue;
+    private int _maxSessions = 10_000;
 
     /// <summary>Pending-connection queue length passed to <c>listen</c>. Defaults to 512.</summary>
     public int Backlog
@@ -61,7 +61,11 @@ public class TcpServerOptions : TcpSocketOptions
     }
 
     /// <summary>Connections beyond this many are closed as soon as they are accepted (and counted as drops).
-    /// Defaults to no limit.</summary>
+    /// Defaults to 10 000, so a connection flood cannot exhaust the process's descriptors or memory; raise it (and the
+    /// process's descriptor limit) for servers meant to hold more.</summary>
+    /// <remarks>TCP has no silence timeout by default: a TCP peer that leaves says so (FIN or RST, or keep-alive finds
+    /// it gone), an idle connection is legitimate for many protocols, and this bound caps what idle connections cost.
+    /// Set <see cref="SessionOptions.SilenceTimeout"/> for protocols where silence means a dead or hostile peer.</remarks>
     public int MaxSessions
     {
         get => _maxSessions;

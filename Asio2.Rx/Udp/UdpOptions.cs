@@ -46,9 +46,11 @@ public abstract class UdpSocketOptions : SessionOptions
 /// <summary>Settings of a <see cref="UdpServer"/>.</summary>
 public class UdpServerOptions : UdpSocketOptions
 {
-    private int _maxSessions = int.MaxValue;
+    private int _maxSessions = 10_000;
+    private TimeSpan? _unconfirmedSilenceTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>Creates the options with the UDP server defaults: a 60 s <see cref="SessionOptions.SilenceTimeout"/>.</summary>
+    /// <summary>Creates the options with the UDP server defaults: a 60 s <see cref="SessionOptions.SilenceTimeout"/>
+    /// (5 s until the peer's second datagram, see <see cref="UnconfirmedSilenceTimeout"/>) and at most 10 000 sessions.</summary>
     public UdpServerOptions()
     {
         // A remote endpoint has no way to say it left: sessions that stay silent this long are reaped (asio2's 60 s).
@@ -56,11 +58,24 @@ public class UdpServerOptions : UdpSocketOptions
     }
 
     /// <summary>Sessions (remote endpoints) beyond this many are not created: their datagrams are dropped and counted.
-    /// Defaults to no limit.</summary>
+    /// Defaults to 10 000: one datagram per spoofed source port must not grow memory without bound.</summary>
     public int MaxSessions
     {
         get => _maxSessions;
         set { ArgumentOutOfRangeException.ThrowIfLessThan(value, 1); _maxSessions = value; }
+    }
+
+    /// <summary>The silence timeout of a session whose peer has sent one datagram only (UDP's nearest thing to an
+    /// unfinished handshake: a spoofed or scanning source sends one and never answers). From the second datagram on,
+    /// <see cref="SessionOptions.SilenceTimeout"/> applies. Defaults to 5 s; null to use the silence timeout throughout.</summary>
+    public TimeSpan? UnconfirmedSilenceTimeout
+    {
+        get => _unconfirmedSilenceTimeout;
+        set
+        {
+            if (value is { } v) ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(v, TimeSpan.Zero);
+            _unconfirmedSilenceTimeout = value;
+        }
     }
 
     /// <summary>When listening on an IPv6 address, accept IPv4 peers too. Defaults to true.</summary>

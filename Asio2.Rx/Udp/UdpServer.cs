@@ -38,7 +38,7 @@ public sealed class UdpServer : SessionServer
         : base(options.Resolve("udp"))
     {
         _options = options;
-        _core = new Core(Registry, Settings, options.MaxSessions, options.MaxDatagramSize);
+        _core = new Core(Registry, Settings, options.MaxSessions, options.MaxDatagramSize, options.UnconfirmedSilenceTimeout);
     }
 
     /// <inheritdoc/>
@@ -62,7 +62,8 @@ public sealed class UdpServer : SessionServer
     /// </summary>
     public override Task StopAsync() => _core.StopAsync();
 
-    private sealed class Core(SessionRegistry registry, SessionSettings settings, int maxSessions, int maxDatagramSize) : DatagramServerCore(registry, settings, maxSessions)
+    private sealed class Core(SessionRegistry registry, SessionSettings settings, int maxSessions, int maxDatagramSize, TimeSpan? unconfirmedSilenceTimeout)
+        : DatagramServerCore(registry, settings, maxSessions)
     {
         protected override void OnDatagram(ReadOnlySpan<byte> datagram, SocketAddress source)
         {
@@ -79,7 +80,7 @@ public sealed class UdpServer : SessionServer
             if (!HasRoom()) return;
             var key = DatagramChannel.Copy(source);
             var session = new UdpSession(Channel, key, DatagramChannel.ToEndPoint(key), ownsChannel: false, maxDatagramSize, Drops,
-                Settings, Settings.Schedulers.Next());
+                Settings, Settings.Schedulers.Next(), unconfirmedSilenceTimeout);
             if (Accept(key, session, forgetAddressOnFinish: true)) session.OnDatagram(datagram);
         }
     }

@@ -22,11 +22,15 @@ internal sealed class UdpSession : Session
     private readonly int _maxDatagramSize;
     private readonly DropCounter _drops;
     private volatile bool _started;
+    private readonly TimeSpan? _unconfirmedSilenceTimeout;
+    private volatile bool _confirmed;
+    private int _datagrams; // touched only by the receive loop
 
     public UdpSession(DatagramChannel channel, SocketAddress remoteAddress, IPEndPoint remote, bool ownsChannel, int maxDatagramSize,
-        DropCounter drops, SessionSettings settings, IScheduler scheduler)
+        DropCounter drops, SessionSettings settings, IScheduler scheduler, TimeSpan? unconfirmedSilenceTimeout = null)
         : base(settings, scheduler)
     {
+        _unconfirmedSilenceTimeout = unconfirmedSilenceTimeout;
         _channel = channel;
         _remoteAddress = remoteAddress;
         _remote = remote;
@@ -50,6 +54,12 @@ internal sealed class UdpSession : Session
     private protected override void WriteSendHeader(Span<byte> destination, int payloadLength) => MessageRecords.WriteHeader(destination, payloadLength);
 
     private protected override int MaxSendPayload => _maxDatagramSize;
+
+    /// <summary>Until a second datagram arrives, the shorter <see cref="UdpServerOptions.UnconfirmedSilenceTimeout"/>.</summary>
+    private protected override TimeSpan? CurrentSilenceTimeout =>
+        _confirmed || _unconfirmedSilenceTimeout is not { } first || Settings.SilenceTimeout is not { } full
+            ? Settings.SilenceTimeout
+            : (first < full ? first : full);
 
     // Datagrams are pushed in by the receive loop (OnDatagram); from now on they are delivered.
     private protected override void StartTransport() => _started = true;
@@ -75,6 +85,8 @@ internal sealed class UdpSession : Session
             _drops.Drop("receive_backlog");
             return;
         }
+        // A second datagram from the peer confirms it (a spoofed source sends one and never hears back).
+        if (!_confirmed && ++_datagrams > 1) _confirmed = true;
         OnBytesReceived(datagram.Length);
         // One array per datagram: the frame's immutable home.
         Post(new FrameBatch(this, datagram.ToArray(), null, 1));
