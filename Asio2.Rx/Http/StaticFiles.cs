@@ -88,6 +88,8 @@ internal sealed class StaticFiles
     public static void Respond(HttpContext ctx, FileInfo file)
     {
         var response = ctx.Response;
+        // A link's own length and dates are not its target's: serve what it points to.
+        if (file.Exists && file.LinkTarget is not null && file.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target) file = target;
         if (!file.Exists)
         {
             response.Send(404);
