@@ -11,7 +11,7 @@ internal sealed class HttpSample : ISample
 {
     public string Name => "http";
     public string Description => "HTTP server: static files, a JSON API with routes and an auth hook; Rx client and curl";
-    public int Order => 90;
+    public int Order => 85;
 
     public async Task RunAsync(string[] args)
     {

@@ -18,13 +18,13 @@ public class MetricsTests
         listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
         {
             // Other tests run in parallel: count only this test's transport, tagged "memory", and the reason.
-            string? transport = null, reason = null;
+            string? transport = null, detail = null;
             foreach (var tag in tags)
             {
-                if (tag.Key == "transport") transport = tag.Value as string;
-                if (tag.Key == "reason") reason = tag.Value as string;
+                if (tag.Key == "asio2rx.transport") transport = tag.Value as string;
+                if (tag.Key is "asio2rx.close.reason" or "network.io.direction") detail = tag.Value as string;
             }
-            if (transport == "memory") totals.AddOrUpdate(instrument.Name + (reason is null ? "" : "/" + reason), value, (_, v) => v + value);
+            if (transport == "memory") totals.AddOrUpdate(instrument.Name + (detail is null ? "" : "/" + detail), value, (_, v) => v + value);
         });
         listener.Start();
 
@@ -36,11 +36,11 @@ public class MetricsTests
         pair.A.Abort();
         scheduler.Start();
 
-        Assert.True(totals.GetValueOrDefault("asio2rx.sessions.opened") >= 2);
-        Assert.True(totals.GetValueOrDefault("asio2rx.bytes.sent") >= 8);
-        Assert.True(totals.GetValueOrDefault("asio2rx.bytes.received") >= 8);
-        Assert.True(totals.GetValueOrDefault("asio2rx.frames.received") >= 2);
-        Assert.True(totals.GetValueOrDefault("asio2rx.sessions.closed/LocalAbort") >= 1);
-        Assert.True(totals.GetValueOrDefault("asio2rx.sessions.closed/Reset") >= 1);
+        Assert.True(totals.GetValueOrDefault("asio2rx.session.opened") >= 2);
+        Assert.True(totals.GetValueOrDefault("asio2rx.io/transmit") >= 8);
+        Assert.True(totals.GetValueOrDefault("asio2rx.io/receive") >= 8);
+        Assert.True(totals.GetValueOrDefault("asio2rx.frame.received") >= 2);
+        Assert.True(totals.GetValueOrDefault("asio2rx.session.closed/LocalAbort") >= 1);
+        Assert.True(totals.GetValueOrDefault("asio2rx.session.closed/Reset") >= 1);
     }
 }

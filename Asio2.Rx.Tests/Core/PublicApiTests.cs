@@ -4,16 +4,18 @@ using System.Runtime.CompilerServices;
 namespace Asio2.Rx.Tests.Core;
 
 /// <summary>
-/// Guards the public surface: any added, removed or changed public member shows up as a diff against
-/// PublicApi.txt. After an intended change, run with ASIO2RX_UPDATE_API=1 to rewrite the file and commit it.
+/// Guards the public surface of each package: any added, removed or changed public member shows up as a diff against
+/// its PublicApi.txt. After an intended change, run with ASIO2RX_UPDATE_API=1 to rewrite the files and commit them.
 /// </summary>
 public class PublicApiTests
 {
-    [Fact]
-    public void PublicSurface_MatchesTheApprovedSnapshot()
+    [Theory]
+    [InlineData("Asio2.Rx", "Core/PublicApi.txt")]
+    [InlineData("Asio2.Rx.Hosting", "Hosting/PublicApi.txt")]
+    public void PublicSurface_MatchesTheApprovedSnapshot(string assemblyName, string snapshot)
     {
-        string actual = string.Join("\n", Describe(typeof(Session).Assembly)) + "\n";
-        string path = Path.Combine(SourceDirectory(), "PublicApi.txt");
+        string actual = string.Join("\n", Describe(Assembly.Load(assemblyName))) + "\n";
+        string path = Path.Combine(SourceDirectory(), "..", snapshot);
         if (Environment.GetEnvironmentVariable("ASIO2RX_UPDATE_API") == "1")
         {
             File.WriteAllText(path, actual);

@@ -128,4 +128,31 @@ public class ReadCreditTests
         Assert.Equal(["done 1", "done 2", "done 3"], await results.Take(3).ToList().ToTask().WaitAsync(Wait.Long));
         lock (steps) Assert.Equal([0, 0, 0], unfinishedAtStart);
     }
+
+    [Fact]
+    public async Task SelectAsync_AStepThatFaults_ClosesOnlyItsSessionWithUserCodeFault()
+    {
+        await using var server = new TcpServer(new TcpServerOptions { Framing = Framing.Delimiter('\n') });
+        var closes = server.Sessions.SelectMany(s => s.Closed).Replay();
+        using var connect = closes.Connect();
+        var results = server.Sessions.SelectMany(s => s.Frames)
+            .SelectAsync(async (f, _) =>
+            {
+                await Task.Yield();
+                if (f.Text == "bad") throw new InvalidOperationException("step failed");
+                return f.Text;
+            })
+            .Replay();
+        using var connectResults = results.Connect();
+        var endPoint = server.Start("127.0.0.1", 0);
+        using var bad = await Wait.ConnectRaw(endPoint);
+        using var good = await Wait.ConnectRaw(endPoint);
+
+        await bad.SendAsync(Encoding.ASCII.GetBytes("bad\n"));
+        var reason = await closes.First("the faulting session's close");
+        await good.SendAsync(Encoding.ASCII.GetBytes("good\n"));
+
+        Assert.Equal(CloseKind.UserCodeFault, reason.Kind);
+        Assert.Equal("good", await results.First("the other session's result"));
+    }
 }

@@ -4,7 +4,12 @@ using System.Text;
 
 namespace Asio2.Rx.Tests.ReliableUdp;
 
+/// <summary>The drop-reason test listens on the process-wide meter: it runs alone, so other KCP tests' drops do not mix in.</summary>
+[CollectionDefinition(nameof(KcpDropMeter), DisableParallelization = true)]
+public sealed class KcpDropMeter;
+
 /// <summary><see cref="KcpServer"/> against hand-made datagrams in virtual time: garbage, spoofed FINs, limits, idle reaping.</summary>
+[Collection(nameof(KcpDropMeter))]
 public sealed class KcpServerTests
 {
     private const string Fin = "00000000000000000400fffb";
@@ -61,7 +66,7 @@ public sealed class KcpServerTests
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == "Asio2.Rx" && instrument.Name == "asio2rx.drops") l.EnableMeasurementEvents(instrument);
+            if (instrument.Meter.Name == "Asio2.Rx" && instrument.Name == "asio2rx.dropped") l.EnableMeasurementEvents(instrument);
         };
         var rig = new KcpRig();
         listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
@@ -69,8 +74,8 @@ public sealed class KcpServerTests
             string? transport = null, reason = null;
             foreach (var tag in tags)
             {
-                if (tag.Key == "transport") transport = tag.Value as string;
-                if (tag.Key == "reason") reason = tag.Value as string;
+                if (tag.Key == "asio2rx.transport") transport = tag.Value as string;
+                if (tag.Key == "asio2rx.drop.reason") reason = tag.Value as string;
             }
             if (transport == "kcp" && reason is not null) lock (reasons) reasons.Add(reason);
         });

@@ -31,6 +31,8 @@ public enum CloseKind
     HandshakeFailed,
     /// <summary>A security handshake (TLS, KCP) did not finish within its timeout.</summary>
     HandshakeTimeout,
+    /// <summary>The peer did not answer a keep-alive probe (a WebSocket ping) in time: a half-open connection.</summary>
+    KeepAliveTimeout,
     /// <summary>A reliable-UDP link stopped acknowledging (KCP dead link).</summary>
     DeadLink,
     /// <summary>The device behind the session disappeared (serial port removed).</summary>

@@ -32,11 +32,11 @@ internal struct FrameBoundsList
 
     /// <summary>Makes the batch: copies <paramref name="length"/> bytes from <paramref name="buffer"/> at
     /// <paramref name="first"/> into one new array (the frames' immutable home) and hands the pairs to it.</summary>
-    public FrameBatch ToBatch(Session session, byte[] buffer, int first, int length)
+    public FrameBatch ToBatch(Session session, byte[] buffer, int first, int length, FrameKind kind = FrameKind.Binary)
     {
         var data = GC.AllocateUninitializedArray<byte>(length);
         Buffer.BlockCopy(buffer, first, data, 0, length);
-        var batch = new FrameBatch(session, data, _pairs, Count);
+        var batch = new FrameBatch(session, data, _pairs, Count) { Kind = kind };
         _pairs = null;
         Count = 0;
         return batch;

@@ -1,3 +1,4 @@
+using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
 
@@ -60,7 +61,12 @@ public static class FrameObservableExtensions
                 }
                 catch (Exception ex)
                 {
-                    frame.Session.OnUserCodeFault(ex);
+                    // The step ran off the scheduler; the fault is handled on it, like a throwing subscriber's.
+                    frame.Session.Scheduler.Schedule((frame.Session, ex), static (_, st) =>
+                    {
+                        st.Session.OnUserCodeFault(st.ex);
+                        return Disposable.Empty;
+                    });
                 }
                 finally
                 {

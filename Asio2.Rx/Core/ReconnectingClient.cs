@@ -42,7 +42,7 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
         _connectTimeout = connectTimeout;
     }
 
-    private protected SessionSettings Settings => _settings;
+    internal SessionSettings Settings => _settings;
 
     /// <summary>Opens one connection and returns its session, not yet started. Runs off the scheduler; honour the token.</summary>
     private protected abstract ValueTask<Session> ConnectSessionAsync(CancellationToken cancellationToken);

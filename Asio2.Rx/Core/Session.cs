@@ -53,9 +53,9 @@ public abstract partial class Session : IDisposable
         _sendQueue = new SendQueue(this);
     }
 
-    private protected SessionSettings Settings { get; }
+    internal SessionSettings Settings { get; }
 
-    private protected ILogger Logger { get; }
+    internal ILogger Logger { get; }
 
     /// <summary>A process-wide unique, increasing id.</summary>
     public long Id { get; }
@@ -109,7 +109,8 @@ public abstract partial class Session : IDisposable
     /// <summary>Sends the bytes as one frame. The bytes are copied before this returns.</summary>
     public SendResult Send(byte[] data) => _sendQueue.Enqueue(data);
 
-    /// <summary>Sends the UTF-8 bytes of <paramref name="text"/> as one frame (add the delimiter yourself when the framing has one).</summary>
+    /// <summary>Sends the UTF-8 bytes of <paramref name="text"/> as one frame (add the delimiter yourself when the framing
+    /// has one); transports that carry a kind (WebSocket) send it as a <see cref="FrameKind.Text"/> message.</summary>
     public SendResult Send(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -117,9 +118,9 @@ public abstract partial class Session : IDisposable
         if (max <= 1024)
         {
             Span<byte> tmp = stackalloc byte[max];
-            return _sendQueue.Enqueue(tmp[..Encoding.UTF8.GetBytes(text, tmp)]);
+            return _sendQueue.Enqueue(tmp[..Encoding.UTF8.GetBytes(text, tmp)], FrameKind.Text);
         }
-        return _sendQueue.Enqueue(Encoding.UTF8.GetBytes(text));
+        return _sendQueue.Enqueue(Encoding.UTF8.GetBytes(text), FrameKind.Text);
     }
 
     /// <summary>Closes gracefully: stops accepting sends, writes what is queued (within the drain timeout), then
@@ -159,7 +160,7 @@ public abstract partial class Session : IDisposable
     {
         // Counted open only if it has not finished already (a stop can close a session before it starts), so the
         // active-sessions gauge never goes below zero.
-        if (Interlocked.CompareExchange(ref _metricsState, 1, 0) == 0) Asio2Metrics.SessionOpened(Transport);
+        if (Interlocked.CompareExchange(ref _metricsState, 1, 0) == 0) Asio2Diagnostics.SessionOpened(this);
         if (Settings.SilenceTimeout is { } timeout) ArmSilenceTimer(timeout);
         StartTransport();
     }
@@ -178,6 +179,10 @@ public abstract partial class Session : IDisposable
     /// <summary>Closes the transport: gracefully (FIN after queued data) or abortively (RST, drop everything).</summary>
     private protected abstract void CloseTransport(bool abortive);
 
+    /// <summary>Lets a protocol complete a close reason before it is recorded (WebSocket adds the close code it will
+    /// send). Must be pure: when two closes race, the loser's result is thrown away.</summary>
+    private protected virtual CloseReason CompleteCloseReason(CloseReason reason, bool graceful) => reason;
+
     /// <summary>Records received bytes for counters, metrics and the silence timeout.</summary>
     private protected void OnBytesReceived(int count)
     {
@@ -187,13 +192,26 @@ public abstract partial class Session : IDisposable
         Asio2Metrics.BytesReceived(Transport, count);
     }
 
+    /// <summary>Records <paramref name="reason"/> (completed by the transport) unless a reason was recorded first.</summary>
+    private bool TrySetCloseReason(ref CloseReason reason, bool graceful)
+    {
+        if (Volatile.Read(ref _closeReason) is not null) return false;
+        reason = CompleteCloseReason(reason, graceful);
+        return Interlocked.CompareExchange(ref _closeReason, reason, null) is null;
+    }
+
     /// <summary>
     /// Ends the session with <paramref name="reason"/>; the first reason wins and later calls do nothing.
     /// Graceful: queued sends are written first (bounded by the drain timeout). Thread-safe.
     /// </summary>
     internal void Shutdown(CloseReason reason, bool graceful)
     {
-        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null) return;
+        if (!TrySetCloseReason(ref reason, graceful))
+        {
+            // The first reason stands, but an abort cuts a drain in progress short (a host past its shutdown timeout).
+            if (!graceful) CloseTransportOnce(abortive: true);
+            return;
+        }
         if (Logger.IsEnabled(LogLevel.Debug)) Logger.LogDebug("{Session} closing: {Reason}", this, reason);
         _silenceTimer?.Dispose();
         long drainTo = _sendQueue.Seal();
@@ -203,11 +221,7 @@ public abstract partial class Session : IDisposable
             return;
         }
         // Drain: close when everything queued has been written, or abort when the drain timeout passes first.
-        var timer = Scheduler.Schedule(this, Settings.DrainTimeout, static (_, s) =>
-        {
-            s.CloseTransportOnce(abortive: true);
-            return Disposable.Empty;
-        });
+        var timer = DetachedTimer.Schedule(Scheduler, Settings.DrainTimeout, this, static s => s.CloseTransportOnce(abortive: true));
         _sendQueue.WhenDrained(drainTo, s =>
         {
             timer.Dispose();
@@ -250,8 +264,13 @@ public abstract partial class Session : IDisposable
         var reason = _closeReason!;
         _sendQueue.Fail(reason);
         ReleaseReader();
-        if (Interlocked.Exchange(ref _metricsState, 2) == 1) Asio2Metrics.SessionClosed(Transport, reason.Kind);
-        if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort or CloseKind.Upgraded)
+        if (Interlocked.Exchange(ref _metricsState, 2) == 1) Asio2Diagnostics.SessionClosed(this, reason);
+        if (reason.Kind == CloseKind.Error)
+        {
+            // An error no other kind explains is unexpected (a bug here or in the platform): with its stack, at Warning.
+            Logger.LogWarning(reason.Exception, "{Session} closed by an unexpected error: {Reason}", this, reason);
+        }
+        else if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort or CloseKind.Upgraded)
             && Logger.IsEnabled(LogLevel.Information))
         {
             Logger.LogInformation(reason.Exception, "{Session} closed: {Reason}", this, reason);
@@ -279,16 +298,17 @@ public abstract partial class Session : IDisposable
 
     private void ArmSilenceTimer(TimeSpan timeout)
     {
-        _silenceTimer = Scheduler.Schedule(this, timeout, static (_, s) =>
+        _silenceTimer = DetachedTimer.Schedule(Scheduler, timeout, this, static s =>
         {
-            if (!s.IsOpen) return Disposable.Empty;
+            if (!s.IsOpen) return;
             var timeout = s.Settings.SilenceTimeout!.Value;
             var idle = s.Scheduler.Now - s.LastActivity;
             if (idle >= timeout)
                 s.Shutdown(new CloseReason(CloseKind.SilenceTimeout, null, $"nothing received for {idle.TotalMilliseconds:0} ms"), graceful: false);
             else
                 s.ArmSilenceTimer(timeout - idle);
-            return Disposable.Empty;
         });
+        // Closed meanwhile (a Sessions handler may close a session before it starts): Shutdown disposed the old one.
+        if (!IsOpen) _silenceTimer.Dispose();
     }
 }

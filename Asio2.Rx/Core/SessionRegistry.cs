@@ -28,7 +28,7 @@ internal sealed class SessionRegistry
     public SessionRegistry(SessionSettings settings)
     {
         _settings = settings;
-        Sessions = _sessions.AsObservable();
+        Sessions = new GuardedSessions(this);
     }
 
     public IObservable<Session> Sessions { get; }
@@ -104,27 +104,56 @@ internal sealed class SessionRegistry
             switch (next)
             {
                 case Session session:
-                    try
-                    {
-                        _sessions.OnNext(session);
-                    }
-                    catch (Exception ex)
-                    {
-                        Asio2Metrics.UserCodeFault(_settings.Transport);
-                        _settings.Logger.LogError(ex, "{Session}: a Sessions subscriber threw; closing this session only", session);
-                        session.Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
-                    }
+                    _sessions.OnNext(session);
                     session.Start();
                     break;
                 case Exception error:
-                    // A subscriber without onError (Rx then throws) must not take the process down.
-                    try { _sessions.OnError(error); }
-                    catch (Exception ex) { _settings.Logger.LogWarning(ex, "{Transport} server: a Sessions subscriber has no error handler", _settings.Transport); }
+                    _sessions.OnError(error);
                     break;
                 default:
-                    try { _sessions.OnCompleted(); }
-                    catch (Exception ex) { _settings.Logger.LogWarning(ex, "{Transport} server: a Sessions subscriber threw on completion", _settings.Transport); }
+                    _sessions.OnCompleted();
                     break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <c>Sessions</c>: each subscriber is guarded, so one subscriber's exception reaches neither the server nor the
+    /// other subscribers (a Subject stops notifying at the first observer that throws). A throw from <c>OnNext</c>
+    /// closes that session with <see cref="CloseKind.UserCodeFault"/>; a subscriber without <c>onError</c> (Rx then
+    /// throws) cannot take the process down when the listener fails.
+    /// </summary>
+    private sealed class GuardedSessions(SessionRegistry registry) : IObservable<Session>
+    {
+        public IDisposable Subscribe(IObserver<Session> observer) => registry._sessions.Subscribe(new Guard(registry, observer));
+
+        private sealed class Guard(SessionRegistry registry, IObserver<Session> observer) : IObserver<Session>
+        {
+            public void OnNext(Session session)
+            {
+                try
+                {
+                    observer.OnNext(session);
+                }
+                catch (Exception ex)
+                {
+                    var settings = registry._settings;
+                    Asio2Metrics.UserCodeFault(settings.Transport);
+                    settings.Logger.LogError(ex, "{Session}: a Sessions subscriber threw; closing this session only", session);
+                    session.Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
+                }
+            }
+
+            public void OnError(Exception error)
+            {
+                try { observer.OnError(error); }
+                catch (Exception ex) { registry._settings.Logger.LogWarning(ex, "{Transport} server: a Sessions subscriber has no error handler", registry._settings.Transport); }
+            }
+
+            public void OnCompleted()
+            {
+                try { observer.OnCompleted(); }
+                catch (Exception ex) { registry._settings.Logger.LogWarning(ex, "{Transport} server: a Sessions subscriber threw on completion", registry._settings.Transport); }
             }
         }
     }

@@ -22,7 +22,7 @@ public abstract class SessionServer : IDisposable, IAsyncDisposable
         Registry = new SessionRegistry(settings);
     }
 
-    private protected SessionSettings Settings { get; }
+    internal SessionSettings Settings { get; }
 
     internal SessionRegistry Registry { get; }
 

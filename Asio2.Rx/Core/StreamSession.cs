@@ -173,7 +173,7 @@ internal sealed class StreamSession : Session, IValueTaskSource
     private async ValueTask<Memory<byte>> FreeSpaceAsync()
     {
         int limit = Settings.Framing.MaxEncodedFrameSize;
-        _buffer ??= ArrayPool<byte>.Shared.Rent(Math.Min(Settings.ReceiveBufferSize, Math.Max(limit, 256)));
+        _buffer ??= ReceiveBuffers.Rent(Math.Min(Settings.ReceiveBufferSize, Math.Max(limit, 256)));
         if (_end == _buffer.Length)
         {
             if (_start > 0)
@@ -187,9 +187,9 @@ internal sealed class StreamSession : Session, IValueTaskSource
             {
                 // One frame fills the buffer: grow, but never past what one legal frame can take.
                 if (_buffer.Length >= limit) throw new FrameException(FrameError.TooLarge, $"no frame fits in {limit} bytes");
-                var grown = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)_buffer.Length * 2, limit));
+                var grown = ReceiveBuffers.Rent((int)Math.Min((long)_buffer.Length * 2, limit));
                 _buffer.AsSpan(0, _end).CopyTo(grown);
-                ArrayPool<byte>.Shared.Return(_buffer);
+                ReceiveBuffers.Return(_buffer);
                 _buffer = grown;
             }
         }
@@ -243,7 +243,7 @@ internal sealed class StreamSession : Session, IValueTaskSource
     private void ReturnBuffer()
     {
         if (_buffer is null) return;
-        ArrayPool<byte>.Shared.Return(_buffer);
+        ReceiveBuffers.Return(_buffer);
         Volatile.Write(ref _buffer, null);
         _start = _end = 0;
     }

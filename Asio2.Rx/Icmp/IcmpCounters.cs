@@ -38,7 +38,7 @@ internal sealed class IcmpCounters
     public void OnSendFailed() { Interlocked.Increment(ref _sendFailures); ErrorsMetric.Add(1); }
     public void OnReply() { Interlocked.Increment(ref _replies); RepliesMetric.Add(1); }
     public void OnTimeout() { Interlocked.Increment(ref _timeouts); TimeoutsMetric.Add(1); }
-    public void OnLate() { Interlocked.Increment(ref _late); DroppedMetric.Add(1, new KeyValuePair<string, object?>("reason", "late")); }
+    public void OnLate() { Interlocked.Increment(ref _late); DroppedMetric.Add(1, new KeyValuePair<string, object?>("asio2rx.drop.reason", "late")); }
     public void OnUnmatched() => Interlocked.Increment(ref _unmatched);
-    public void OnMalformed() { Interlocked.Increment(ref _malformed); DroppedMetric.Add(1, new KeyValuePair<string, object?>("reason", "malformed")); }
+    public void OnMalformed() { Interlocked.Increment(ref _malformed); DroppedMetric.Add(1, new KeyValuePair<string, object?>("asio2rx.drop.reason", "malformed")); }
 }

@@ -107,7 +107,7 @@ internal sealed class PingRun : IDisposable, IIcmpReceiver
             {
                 // Unreachable network, no route, a full buffer: like ping, keep going; this request times out as lost.
                 _counters.OnSendFailed();
-                _settings.Logger.LogWarning(e, "ICMP echo request {Sequence} to {Destination} could not be sent", sequence, _destination);
+                Asio2Log.PingSendFailed(_settings.Logger, e, sequence, _destination);
             }
 
             if (_settings.Count == PingOptions.Forever || _sequence < _settings.Count)
@@ -190,7 +190,7 @@ internal sealed class PingRun : IDisposable, IIcmpReceiver
         lock (_gate)
         {
             if (_stopped) return Disposable.Empty;
-            _settings.Logger.LogError(error, "ICMP socket for {Destination} failed", _destination);
+            Asio2Log.PingSocketFailed(_settings.Logger, error, _destination);
             _observer.OnError(error);
             Dispose();
         }

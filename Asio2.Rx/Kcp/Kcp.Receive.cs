@@ -308,6 +308,7 @@ internal sealed partial class Kcp
         while (_sndBuf.First is { } segment && Diff(una, segment.Sn) > 0)
         {
             _sndBuf.Remove(segment);
+            _bytesInFlight -= segment.Length;
             FreeSegment(segment);
         }
 
@@ -342,6 +343,7 @@ internal sealed partial class Kcp
         if (segment is not null && segment.Sn == sn)
         {
             _sndBuf.Remove(segment);
+            _bytesInFlight -= segment.Length;
             FreeSegment(segment);
         }
 
@@ -376,6 +378,7 @@ internal sealed partial class Kcp
     // PROTOCOL.md "RTT estimate"; signed arithmetic as in the reference, delta taken as an absolute value.
     private void UpdateRtt(int rtt)
     {
+        RttSamples++;
         if (_rxSrtt == 0)
         {
             _rxSrtt = rtt;

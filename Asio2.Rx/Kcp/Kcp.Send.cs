@@ -193,6 +193,7 @@ internal sealed partial class Kcp
         {
             _sndQueue.Remove(queued);
             _sndBuf.AddLast(queued);
+            _bytesInFlight += queued.Length;
             queued.Ts = current;
             queued.Sn = _sndNxt++;
             queued.ResendTs = current;
@@ -231,6 +232,7 @@ internal sealed partial class Kcp
 
                 segment.ResendTs = current + segment.Rto;
                 lost = true;
+                TimeoutRetransmitsTotal++;
             }
             else if (segment.FastAck >= resent && ((int)segment.Xmit <= FastLimit || FastLimit <= 0))
             {
@@ -238,6 +240,7 @@ internal sealed partial class Kcp
                 segment.FastAck = 0;
                 segment.ResendTs = current + segment.Rto;
                 change = true;
+                FastRetransmitsTotal++;
             }
             else
             {
@@ -246,6 +249,7 @@ internal sealed partial class Kcp
 
             segment.Ts = current;
             size = Append(size, CmdPush, segment.Frg, wnd, segment.Ts, segment.Sn, segment.Payload);
+            SegmentsSentTotal++;
 
             if (segment.Xmit >= DeadLink)
             {

@@ -118,6 +118,7 @@ internal sealed partial class Kcp : IDisposable
     private uint _tsProbe;
     private uint _probeWait;
     private uint _incr;
+    private int _bytesInFlight;
     private int _nodelay;
     private int _fastResend;
     private bool _noCwnd;
@@ -211,6 +212,30 @@ internal sealed partial class Kcp : IDisposable
 
     /// <summary>Retransmissions caused by timeouts so far (ikcp's xmit).</summary>
     internal uint TimeoutRetransmissions => _xmit;
+
+    /// <summary>ikcp's rx_rttval: the smoothed mean deviation of the round-trip time in ms.</summary>
+    internal int RttVariance => _rxRttVal;
+
+    // Statistics beyond ikcp's fields: cumulative since the endpoint was created (a Reset keeps them). Written by the
+    // owning scheduler only; a 64-bit read from another thread is whole, if not in step with the other fields.
+
+    /// <summary>PUSH segments transmitted: first transmissions and retransmissions.</summary>
+    internal long SegmentsSentTotal;
+
+    /// <summary>Retransmissions because a segment's timeout passed.</summary>
+    internal long TimeoutRetransmitsTotal;
+
+    /// <summary>Fast retransmissions: a segment skipped by enough later acknowledgements.</summary>
+    internal long FastRetransmitsTotal;
+
+    /// <summary>Round-trip samples taken from acknowledgements.</summary>
+    internal long RttSamples;
+
+    /// <summary>Payload bytes sent and not yet acknowledged (snd_buf).</summary>
+    internal int BytesInFlight => _bytesInFlight;
+
+    /// <summary>Segments sent and not yet acknowledged (snd_buf).</summary>
+    internal int SegmentsInFlight => _sndBuf.Count;
 
     /// <summary>Segments queued or in flight, not yet acknowledged (ikcp_waitsnd).</summary>
     internal int WaitSnd => _sndBuf.Count + _sndQueue.Count;
@@ -342,6 +367,7 @@ internal sealed partial class Kcp : IDisposable
     {
         ReleaseList(_sndQueue);
         ReleaseList(_sndBuf);
+        _bytesInFlight = 0;
         ReleaseList(_rcvBuf);
         ReleaseList(_rcvQueue);
     }

@@ -26,6 +26,9 @@ namespace Asio2.Rx;
 /// attempt fails with <see cref="CloseKind.ConnectTimeout"/>, without a FIN, as asio2). The first datagram decides: a
 /// SYN-ACK for this SYN connects with the conv it carries; anything else fails the attempt at once with
 /// <see cref="CloseKind.HandshakeFailed"/> and a FIN is sent, as asio2 does. Times come from the client's scheduler.</para>
+/// <para><b>Raw conv</b> (<see cref="KcpOptions.Handshake"/> = <see cref="KcpHandshakeMode.None"/>): no handshake;
+/// connecting opens the socket and the session at once, and every segment carries <see cref="KcpClientOptions.Conv"/>.
+/// Nothing tells the client whether a server is there until a send goes unacknowledged (<see cref="CloseKind.DeadLink"/>).</para>
 /// <para>The connection ends with a FIN from the server (<see cref="CloseKind.RemoteClose"/>), a dead link
 /// (<see cref="CloseKind.DeadLink"/>), the silence timeout if set, or <c>DisconnectAsync</c> (queued sends are delivered
 /// first, then a FIN).</para>
@@ -68,8 +71,16 @@ public sealed class KcpClient : NetworkClient
         return await HandshakeAsync(remote, cancellationToken).ConfigureAwait(false);
     }
 
-    private ValueTask<Session> HandshakeAsync(IPEndPoint remote, CancellationToken cancellationToken) =>
-        new Handshake(this, ChannelFactory(remote, _options), remote).Run(cancellationToken);
+    private ValueTask<Session> HandshakeAsync(IPEndPoint remote, CancellationToken cancellationToken)
+    {
+        var channel = ChannelFactory(remote, _options);
+        if (!_kcp.RawConv) return new Handshake(this, channel, remote).Run(cancellationToken);
+        // Raw conv: nothing to agree on; the session speaks KCP with the configured conv from its first segment.
+        var session = new KcpSession(_options.Conv, channel, remote.Serialize(), remote, isServer: false, ownsChannel: true, _kcp, _drops,
+            Settings, Scheduler);
+        channel.Start((datagram, _) => session.OnDatagram(datagram));
+        return new ValueTask<Session>(session);
+    }
 
     /// <summary>
     /// One handshake: SYN every 500 ms on the client's scheduler until the first datagram, which decides. It completes
@@ -78,7 +89,8 @@ public sealed class KcpClient : NetworkClient
     /// </summary>
     private sealed class Handshake(KcpClient client, DatagramChannel channel, IPEndPoint remote) : IValueTaskSource<Session>
     {
-        private readonly byte[] _syn = new byte[KcpHandshake.Size];
+        // The datagram resent every 500 ms: the SYN, then (cookie mode) the ECHO of the server's cookie.
+        private volatile byte[] _syn = new byte[KcpHandshake.Size];
         private readonly SocketAddress _remoteAddress = remote.Serialize();
         private ManualResetValueTaskSourceCore<Session> _done;
         private uint _seq;
@@ -90,7 +102,7 @@ public sealed class KcpClient : NetworkClient
         {
             // asio2's seq is the wall clock in ms since the Unix epoch, truncated to 32 bits; here the scheduler's.
             _seq = unchecked((uint)client.Scheduler.Now.ToUnixTimeMilliseconds());
-            KcpHandshake.WriteSyn(_syn, _seq, client._options.Conv);
+            KcpHandshake.WriteSyn(_syn, _seq, client._kcp.Cookie ? 0 : client._options.Conv);
             var result = new ValueTask<Session>(this, _done.Version);
             channel.Start(OnDatagram);
             cancellationToken.Register(static s => ((Handshake)s!).Cancel(), this);
@@ -114,6 +126,15 @@ public sealed class KcpClient : NetworkClient
             if (_session is { } session)
             {
                 session.OnDatagram(datagram);
+                return;
+            }
+            if (client._kcp.Cookie && KcpCookie.IsCookieFor(datagram, _seq, out uint cookie) && Volatile.Read(ref _decided) == 0)
+            {
+                // Cookie mode: echo the cookie (now, and on every resend) until the SYN-ACK.
+                var echo = new byte[KcpHandshake.Size];
+                KcpCookie.WriteEcho(echo, _seq, cookie);
+                _syn = echo;
+                channel.Send(echo, _remoteAddress);
                 return;
             }
             if (Interlocked.Exchange(ref _decided, 1) != 0)

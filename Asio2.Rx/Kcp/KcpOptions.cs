@@ -16,6 +16,26 @@ public enum KcpMode
     Fast,
 }
 
+/// <summary>How a KCP session begins and ends on the wire.</summary>
+public enum KcpHandshakeMode
+{
+    /// <summary>asio2's 12-byte SYN/SYN-ACK agrees on the conv, and a FIN ends the session (the default): talks to
+    /// asio2 peers and to other Asio2.Rx programs.</summary>
+    Asio2,
+
+    /// <summary>Raw conv, no handshake: the client uses <see cref="KcpClientOptions.Conv"/> from its first segment, and a
+    /// server opens a session for the first well-formed KCP segment from a new endpoint and conv. Talks to any plain
+    /// ikcp peer (kcp-go, kcp2k, a game server on ikcp). There is no close signal: a session ends by the silence
+    /// timeout, a dead link or locally, and nothing proves a peer owns its source address.</summary>
+    None,
+
+    /// <summary>asio2's handshake with a stateless cookie round before the SYN-ACK: the server answers a SYN with a
+    /// 12-byte cookie bound to the client's address and a time slot and keeps no state until the client echoes it, so
+    /// a spoofed source creates nothing and gets nothing larger than it sent. Both ends must use it (asio2 peers do
+    /// not); the client cannot ask for a conv. See the README for the design.</summary>
+    Cookie,
+}
+
 /// <summary>
 /// Settings every KCP session has: the KCP tuning (<see cref="Mode"/> and overrides), the message/stream choice and
 /// the UDP socket buffers, on top of the <see cref="SessionOptions"/>. Both ends must agree on <see cref="StreamMode"/>;
@@ -36,6 +56,10 @@ public abstract class KcpOptions : SessionOptions
     private int? _fastResend;
     private TimeSpan? _minRto;
     private int _deadLinkTransmissions = 20;
+
+    /// <summary>How sessions begin and end: asio2's handshake, or none (raw conv, for plain ikcp peers). Both ends must
+    /// agree. Defaults to <see cref="KcpHandshakeMode.Asio2"/>.</summary>
+    public KcpHandshakeMode Handshake { get; set; } = KcpHandshakeMode.Asio2;
 
     /// <summary>The tuning the other settings start from. Defaults to <see cref="KcpMode.Asio2"/>.</summary>
     public KcpMode Mode { get; set; } = KcpMode.Asio2;
@@ -142,7 +166,7 @@ public abstract class KcpOptions : SessionOptions
             SendWindow = _sendWindow ?? preset.SendWindow,
             ReceiveWindow = _receiveWindow ?? preset.ReceiveWindow,
         };
-        return new KcpSettings(preset, _mtu, _minRto is { } m ? (int)m.TotalMilliseconds : null, (uint)_deadLinkTransmissions, StreamMode);
+        return new KcpSettings(preset, _mtu, _minRto is { } m ? (int)m.TotalMilliseconds : null, (uint)_deadLinkTransmissions, StreamMode, Handshake);
     }
 }
 
@@ -158,8 +182,8 @@ public class KcpServerOptions : KcpOptions
         SilenceTimeout = TimeSpan.FromSeconds(60);
     }
 
-    /// <summary>Handshakes from new endpoints beyond this many sessions get no reply and are counted as drops.
-    /// Defaults to no limit.</summary>
+    /// <summary>Handshakes (raw conv: first segments) from new endpoints beyond this many sessions get no reply and
+    /// are counted as drops. Defaults to no limit.</summary>
     public int MaxSessions
     {
         get => _maxSessions;
@@ -168,6 +192,22 @@ public class KcpServerOptions : KcpOptions
 
     /// <summary>When listening on an IPv6 address, accept IPv4 peers too. Defaults to true.</summary>
     public bool DualMode { get; set; } = true;
+
+    private int _convsPerEndpoint = 1;
+
+    /// <summary>Raw conv only: the conversations a server accepts, or null for any. A first segment with another conv
+    /// is dropped and counted (<c>kcp_unknown_conv</c>). Defaults to null; set it whenever the convs are known, since
+    /// without it any datagram that parses as KCP opens a session.</summary>
+    public IReadOnlyCollection<uint>? AllowedConvs { get; set; }
+
+    /// <summary>Raw conv only: conversations one remote endpoint may hold at once; a first segment with a further conv
+    /// is dropped and counted (<c>kcp_conv_limit</c>). Defaults to 1, what ikcp peers do (one conv per socket), so a
+    /// flood of made-up convs from one endpoint costs at most one session.</summary>
+    public int ConvsPerEndpoint
+    {
+        get => _convsPerEndpoint;
+        set { ArgumentOutOfRangeException.ThrowIfLessThan(value, 1); _convsPerEndpoint = value; }
+    }
 }
 
 /// <summary>Settings of a <see cref="KcpClient"/>.</summary>
@@ -183,8 +223,9 @@ public class KcpClientOptions : KcpOptions
         set { ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(value, TimeSpan.Zero); _connectTimeout = value; }
     }
 
-    /// <summary>The conversation id to ask the server for, or 0 to let the server pick one (its counter from 1).
-    /// Defaults to 0.</summary>
+    /// <summary>asio2 handshake: the conversation id to ask the server for, or 0 to let the server pick one (its counter
+    /// from 1). Raw conv (<see cref="KcpHandshakeMode.None"/>): the conversation id every segment carries, which the
+    /// peer must expect. Defaults to 0.</summary>
     public uint Conv { get; set; }
 
     /// <summary>Reconnection policy. Defaults to enabled, 1 s doubling up to 30 s.</summary>
@@ -192,8 +233,14 @@ public class KcpClientOptions : KcpOptions
 }
 
 /// <summary>Resolved KCP tuning: what a session applies to its <see cref="Kcp"/>.</summary>
-internal sealed record KcpSettings(KcpPreset Preset, int Mtu, int? MinRto, uint DeadLink, bool StreamMode)
+internal sealed record KcpSettings(KcpPreset Preset, int Mtu, int? MinRto, uint DeadLink, bool StreamMode, KcpHandshakeMode Handshake = KcpHandshakeMode.Asio2)
 {
+    /// <summary>Raw conv: no handshake and no FIN; every datagram is KCP.</summary>
+    public bool RawConv => Handshake == KcpHandshakeMode.None;
+
+    /// <summary>asio2's handshake behind a stateless cookie round.</summary>
+    public bool Cookie => Handshake == KcpHandshakeMode.Cookie;
+
     /// <summary>A new endpoint for <paramref name="conv"/>, configured.</summary>
     public Kcp Create(uint conv, KcpOutput output, object state)
     {

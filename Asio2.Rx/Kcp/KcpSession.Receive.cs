@@ -71,7 +71,7 @@ internal sealed partial class KcpSession
         if (error is not null)
         {
             var (reason, drop) = FrameCutter.Classify(error);
-            _drops.Drop(drop);
+            Drop(drop);
             _carryLength = 0;
             Shutdown(reason, graceful: true);
             return;

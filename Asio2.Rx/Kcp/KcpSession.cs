@@ -4,14 +4,15 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
+using System.Runtime.InteropServices;
 using System.Threading.Tasks.Sources;
 using Microsoft.Extensions.Logging;
 
 namespace Asio2.Rx;
 
 /// <summary>
-/// A KCP session over a <see cref="DatagramChannel"/>: reliable, ordered messages with asio2's handshake around them.
-/// A server's sessions share the server's channel; a client's session owns its connected channel.
+/// A KCP session over a <see cref="DatagramChannel"/>: reliable, ordered messages with asio2's handshake around them,
+/// or none (raw conv: every datagram is KCP, and no FIN is sent). A server's sessions share the server's channel; a client's session owns its connected channel.
 /// </summary>
 /// <remarks>
 /// <para><b>Thread-safety contract.</b> The <see cref="Kcp"/> engine is not thread-safe, so everything that touches it
@@ -54,7 +55,10 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
     private int _started;
     private volatile bool _isReleased;
 
+    private readonly Dictionary<string, long> _dropsByReason = []; // under its own lock: the receive loop drops too
+
     // Touched only on the scheduler.
+    private KcpMetrics.Reported _reported;
     private bool _kcpStarted;
     private IDisposable? _updateTimer;
     private long _updateDueMs = long.MaxValue;
@@ -116,12 +120,12 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
     {
         if (_isReleased)
         {
-            _drops.Drop("session_closed");
+            Drop("session_closed");
             return;
         }
         if (Volatile.Read(ref _inboxBytes) + datagram.Length > Settings.MaxPendingReceiveBytes)
         {
-            _drops.Drop("receive_backlog"); // KCP resends it once the session catches up
+            Drop("receive_backlog"); // KCP resends it once the session catches up
             return;
         }
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(datagram.Length, 1));
@@ -129,6 +133,37 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
         Interlocked.Add(ref _inboxBytes, datagram.Length);
         _inbox.Enqueue((buffer, datagram.Length));
         if (Volatile.Read(ref _started) != 0) ScheduleDrain(force: false);
+    }
+
+    /// <summary>Counts a dropped datagram for this session, the owner's counter and the meter.</summary>
+    private void Drop(string reason)
+    {
+        _drops.Drop(reason);
+        lock (_dropsByReason) CollectionsMarshal.GetValueRefOrAddDefault(_dropsByReason, reason, out _)++;
+    }
+
+    /// <summary>The engine's figures now (see <see cref="KcpSessionExtensions.KcpStats(Session)"/>).</summary>
+    internal KcpStats Stats()
+    {
+        Dictionary<string, long> drops;
+        lock (_dropsByReason) drops = new Dictionary<string, long>(_dropsByReason);
+        return new KcpStats
+        {
+            SmoothedRtt = TimeSpan.FromMilliseconds(_kcp.SmoothedRtt),
+            RttVariance = TimeSpan.FromMilliseconds(_kcp.RttVariance),
+            RetransmitTimeout = TimeSpan.FromMilliseconds(_kcp.RetransmitTimeout),
+            RttSamples = Volatile.Read(ref _kcp.RttSamples),
+            CongestionWindow = _kcp.CongestionWindow,
+            SendWindow = _kcp.SendWindow,
+            ReceiveWindow = _kcp.ReceiveWindow,
+            RemoteWindow = _kcp.RemoteWindow,
+            SegmentsSent = Volatile.Read(ref _kcp.SegmentsSentTotal),
+            TimeoutRetransmissions = Volatile.Read(ref _kcp.TimeoutRetransmitsTotal),
+            FastRetransmissions = Volatile.Read(ref _kcp.FastRetransmitsTotal),
+            SegmentsInFlight = _kcp.SegmentsInFlight,
+            BytesInFlight = _kcp.BytesInFlight,
+            DroppedDatagrams = drops,
+        };
     }
 
     private void ScheduleDrain(bool force)
@@ -157,7 +192,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // A bug here must close this session, not the scheduler's thread.
-            Logger.LogError(ex, "{Session} KCP work item failed", this);
+            Asio2Log.KcpWorkFailed(Logger, ex, this);
             Asio2Metrics.Error(Transport, "kcp");
             Shutdown(new CloseReason(CloseKind.Error, ex, ex.Message), graceful: false);
         }
@@ -210,20 +245,20 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
     {
         if (IsOpen is false && !_lingering && CloseReason?.Kind == CloseKind.RemoteClose)
         {
-            _drops.Drop("session_closed");
+            Drop("session_closed");
+            return true;
+        }
+        if (_kcpSettings.RawConv)
+        {
+            // No control packets in raw conv: everything is KCP, and anything shorter than a segment is garbage.
+            if (datagram.Length < KcpHandshake.MinKcpSize) Drop("kcp_illegal_length");
+            else Input(datagram);
             return true;
         }
         switch (KcpHandshake.Classify(datagram.Length))
         {
             case KcpDatagramKind.Kcp:
-                int result = _kcp.Input(datagram);
-                if (result < 0)
-                {
-                    // ikcp: -1 another conv, -2 a segment longer than the datagram, -3 an unknown command.
-                    _drops.Drop(result == -1 ? "kcp_wrong_conv" : result == -2 ? "kcp_truncated" : "kcp_bad_command");
-                    return true;
-                }
-                OnBytesReceived(datagram.Length);
+                Input(datagram);
                 return true;
 
             case KcpDatagramKind.Handshake:
@@ -233,9 +268,11 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
                     OnPeerFin();
                     return false;
                 }
-                if (_isServer && KcpHandshake.TryParse(datagram, out var syn) && KcpHandshake.IsSyn(datagram))
+                if (_isServer && KcpHandshake.TryParse(datagram, out var syn)
+                    && (KcpHandshake.IsSyn(datagram) || (_kcpSettings.Cookie && KcpCookie.IsEcho(datagram, out _, out _))))
                 {
-                    // asio2: a repeated SYN gets the same SYN-ACK again and restarts KCP on both sides.
+                    // asio2: a repeated SYN gets the same SYN-ACK again and restarts KCP on both sides. In cookie mode
+                    // the server passes only a verified ECHO here (its seq is the SYN's).
                     OnBytesReceived(datagram.Length);
                     Span<byte> synAck = stackalloc byte[KcpHandshake.Size];
                     KcpHandshake.WriteSynAck(synAck, Conv, syn.Seq);
@@ -244,13 +281,25 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
                     _kcp.Update(now);
                     return true;
                 }
-                _drops.Drop(KcpHandshake.IsChecksumValid(datagram) ? "kcp_unexpected_handshake" : "kcp_bad_checksum");
+                Drop(KcpHandshake.IsChecksumValid(datagram) ? "kcp_unexpected_handshake" : "kcp_bad_checksum");
                 return true;
 
             default:
-                _drops.Drop("kcp_illegal_length");
+                Drop("kcp_illegal_length");
                 return true;
         }
+    }
+
+    private void Input(ReadOnlySpan<byte> datagram)
+    {
+        int result = _kcp.Input(datagram);
+        if (result < 0)
+        {
+            // ikcp: -1 another conv, -2 a segment longer than the datagram, -3 an unknown command.
+            Drop(result == -1 ? "kcp_wrong_conv" : result == -2 ? "kcp_truncated" : "kcp_bad_command");
+            return;
+        }
+        OnBytesReceived(datagram.Length);
     }
 
     private void OnPeerFin()
@@ -269,6 +318,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
     private void AfterWork(uint now)
     {
         if (_isReleased) return;
+        _reported.Report(_kcp);
         if (_kcp.IsDeadLink)
         {
             if (_lingering)
@@ -362,6 +412,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
 
     private void SendFin()
     {
+        if (_kcpSettings.RawConv) return; // plain ikcp has no close signal; the peer's silence timeout ends its side
         Span<byte> fin = stackalloc byte[KcpHandshake.Size];
         KcpHandshake.WriteFin(fin);
         _channel.Send(fin, _remoteAddress);
@@ -375,6 +426,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
         _updateTimer?.Dispose();
         _lingerTimer?.Dispose();
         FailPendingWrite();
+        _reported.Release();
         _kcp.Dispose();
         ReleaseReceiveBuffers();
         DiscardInbox(null);
@@ -385,7 +437,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
         }
         catch (Exception ex)
         {
-            Logger.LogError(ex, "{Session} owner release callback failed", this);
+            Asio2Log.KcpReleaseFailed(Logger, ex, this);
         }
         _released.TrySetResult();
     }
@@ -396,7 +448,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
         {
             Interlocked.Add(ref _inboxBytes, -item.Length);
             ArrayPool<byte>.Shared.Return(item.Buffer);
-            if (reason is not null) _drops.Drop(reason);
+            if (reason is not null) Drop(reason);
         }
     }
 }

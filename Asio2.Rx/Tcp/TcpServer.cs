@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 using Microsoft.Extensions.Logging;
 
 namespace Asio2.Rx;
@@ -72,19 +74,30 @@ public sealed class TcpServer : SessionServer
         }
         _listener = listener;
         _localEndPoint = (IPEndPoint)listener.LocalEndPoint!;
-        Settings.Logger.LogInformation("{Transport} server listening on {EndPoint}", TransportName, _localEndPoint);
+        Asio2Log.Listening(Settings.Logger, TransportName, _localEndPoint);
         _acceptLoop = AcceptLoopAsync(listener);
         return _localEndPoint;
     }
 
+    /// <summary>How the accept loop takes the next connection: the listener's own accept. A seam for tests that make
+    /// it fail the way an exhausted process does (EMFILE), with the real loop around it.</summary>
+    internal Func<Socket, CancellationToken, ValueTask<Socket>> AcceptOne { get; set; } = static (listener, ct) => listener.AcceptAsync(ct);
+
+    /// <summary>Accepts that failed for lack of a resource (descriptors, buffers) and were retried after a back-off.</summary>
+    internal long AcceptFailures => Interlocked.Read(ref _acceptFailures);
+
+    private long _acceptFailures;
+
     private async Task AcceptLoopAsync(Socket listener)
     {
+        var backOff = TimeSpan.Zero;
         while (true)
         {
             Socket socket;
             try
             {
-                socket = await listener.AcceptAsync(_stopping.Token).ConfigureAwait(false);
+                socket = await AcceptOne(listener, _stopping.Token).ConfigureAwait(false);
+                backOff = TimeSpan.Zero;
             }
             catch (Exception) when (_stopping.IsCancellationRequested)
             {
@@ -94,12 +107,43 @@ public sealed class TcpServer : SessionServer
             {
                 continue; // the client gave up before we accepted it; not the server's fault
             }
+            catch (SocketException ex) when (IsExhaustion(ex.SocketErrorCode))
+            {
+                // Out of descriptors (EMFILE/ENFILE) or buffers: the listener is fine, the process is full. Wait for
+                // sessions to close, then accept again (as Kestrel and nginx do); the kernel queues connections meanwhile.
+                backOff = backOff == TimeSpan.Zero ? MinAcceptBackOff : TimeSpan.FromTicks(Math.Min(backOff.Ticks * 2, MaxAcceptBackOff.Ticks));
+                Interlocked.Increment(ref _acceptFailures);
+                Asio2Metrics.Error(TransportName, "accept_exhausted");
+                Settings.Logger.LogWarning(ex, "{Transport} server: accept failed ({Error}); accepting again in {Delay} ms",
+                    TransportName, ex.SocketErrorCode, backOff.TotalMilliseconds);
+                if (!await BackOffAsync(backOff).ConfigureAwait(false)) return;
+                continue;
+            }
             catch (Exception ex)
             {
                 Registry.Fail(ex, "the listening socket failed");
                 return;
             }
             Accept(socket);
+        }
+    }
+
+    private static readonly TimeSpan MinAcceptBackOff = TimeSpan.FromMilliseconds(10);
+    private static readonly TimeSpan MaxAcceptBackOff = TimeSpan.FromSeconds(1);
+
+    private static bool IsExhaustion(SocketError error) => error is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable;
+
+    /// <summary>Waits <paramref name="delay"/> on a scheduler of the pool (virtual time under a TestScheduler); false when the server stopped meanwhile.</summary>
+    private async Task<bool> BackOffAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Observable.Timer(delay, Settings.Schedulers.Next()).ToTask(_stopping.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
     }
 
@@ -120,7 +164,7 @@ public sealed class TcpServer : SessionServer
         catch (Exception ex)
         {
             // The connection died between accept and set-up (e.g. reset): drop it, keep serving.
-            Settings.Logger.LogDebug(ex, "{Transport} server: dropping a connection that failed during set-up", TransportName);
+            Asio2Log.AcceptSetupFailed(Settings.Logger, ex, TransportName);
             socket.Dispose();
             return;
         }

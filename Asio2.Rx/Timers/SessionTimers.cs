@@ -1,3 +1,4 @@
+using System.Reactive.Concurrency;
 using System.Reactive.Linq;
 
 namespace Asio2.Rx;
@@ -38,7 +39,7 @@ public static class SessionTimers
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(period, TimeSpan.Zero);
-        return Observable.Interval(period, session.Scheduler).TakeUntilClosed(session);
+        return Ticks(session.Scheduler, period, period).TakeUntilClosed(session);
     }
 
     /// <summary>Ticks 0 after <paramref name="dueTime"/>, then 1, 2, ... every <paramref name="period"/>, on the
@@ -48,7 +49,7 @@ public static class SessionTimers
         ArgumentNullException.ThrowIfNull(session);
         ArgumentOutOfRangeException.ThrowIfLessThan(dueTime, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(period, TimeSpan.Zero);
-        return Observable.Timer(dueTime, period, session.Scheduler).TakeUntilClosed(session);
+        return Ticks(session.Scheduler, dueTime, period).TakeUntilClosed(session);
     }
 
     /// <summary>One tick (0) after <paramref name="dueTime"/> on the session's scheduler, then completion; completes
@@ -57,7 +58,7 @@ public static class SessionTimers
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentOutOfRangeException.ThrowIfLessThan(dueTime, TimeSpan.Zero);
-        return Observable.Timer(dueTime, session.Scheduler).TakeUntilClosed(session);
+        return Ticks(session.Scheduler, dueTime, null).TakeUntilClosed(session);
     }
 
     /// <summary>Mirrors <paramref name="source"/> until <paramref name="session"/> closes, then completes: binds any
@@ -68,5 +69,57 @@ public static class SessionTimers
         ArgumentNullException.ThrowIfNull(session);
         // Closed is an AsyncSubject: a session that already closed replays its reason, so this completes at once.
         return source.TakeUntil(session.Closed);
+    }
+
+    /// <summary>
+    /// Ticks 0 after <paramref name="dueTime"/>, then (with a <paramref name="period"/>) 1, 2, ... at dueTime + n *
+    /// period, without drift. Each tick is a <see cref="DetachedTimer"/>: when the session closes, the tick still queued
+    /// in the scheduler holds nothing of the subscriber (Rx's own timers keep their observer chain, and through it the
+    /// session, queued until the due time).
+    /// </summary>
+    private static IObservable<long> Ticks(IScheduler scheduler, TimeSpan dueTime, TimeSpan? period) =>
+        Observable.Create<long>(observer => new Ticker(scheduler, dueTime, period, observer));
+
+    private sealed class Ticker : IDisposable
+    {
+        private readonly IScheduler _scheduler;
+        private readonly TimeSpan? _period;
+        private readonly DateTimeOffset _first;
+        private IObserver<long>? _observer;
+        private IDisposable? _timer;
+        private long _ticks;
+
+        public Ticker(IScheduler scheduler, TimeSpan dueTime, TimeSpan? period, IObserver<long> observer)
+        {
+            _scheduler = scheduler;
+            _period = period;
+            _observer = observer;
+            _first = scheduler.Now + dueTime;
+            Arm(dueTime);
+        }
+
+        private void Arm(TimeSpan delay) =>
+            Volatile.Write(ref _timer, DetachedTimer.Schedule(_scheduler, delay, this, static t => t.Tick()));
+
+        private void Tick()
+        {
+            if (Volatile.Read(ref _observer) is not { } observer) return;
+            long n = _ticks++;
+            observer.OnNext(n);
+            if (_period is not { } period)
+            {
+                observer.OnCompleted();
+                return;
+            }
+            if (Volatile.Read(ref _observer) is null) return;
+            var next = _first + period * (n + 1) - _scheduler.Now;
+            Arm(next > TimeSpan.Zero ? next : TimeSpan.Zero);
+        }
+
+        public void Dispose()
+        {
+            Volatile.Write(ref _observer, null);
+            _timer?.Dispose();
+        }
     }
 }

@@ -101,11 +101,7 @@ internal sealed class TlsTransport : Transport
         session.Closed.Subscribe(static _ => { }, _handshakes.OnCompleted);
         // An immediate scheduler would block this thread for the whole timeout; it has no timers, so use the pool's.
         var timers = session.Scheduler is ImmediateScheduler ? DefaultScheduler.Instance : session.Scheduler;
-        Volatile.Write(ref _timer, timers.Schedule(this, Common.HandshakeTimeout, static (_, t) =>
-        {
-            t.OnHandshakeTimeout();
-            return Disposable.Empty;
-        }));
+        Volatile.Write(ref _timer, DetachedTimer.Schedule(timers, Common.HandshakeTimeout, this, static t => t.OnHandshakeTimeout()));
         try
         {
             if (_server is not null)

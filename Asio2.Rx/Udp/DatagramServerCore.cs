@@ -45,7 +45,13 @@ internal abstract class DatagramServerCore
 
     public IPEndPoint? LocalEndPoint => _channel?.LocalEndPoint;
 
-    public Session? FindSession(IPEndPoint remote) => _byAddress.TryGetValue(remote.Serialize(), out var s) && s.IsOpen ? s : null;
+    public Session? FindSession(IPEndPoint remote) => FindByKey(remote.Serialize());
+
+    /// <summary>The open session registered under <paramref name="key"/>, or null.</summary>
+    protected Session? FindByKey(SocketAddress key) => _byAddress.TryGetValue(key, out var s) && s.IsOpen ? s : null;
+
+    /// <summary>A snapshot of the open sessions.</summary>
+    protected IReadOnlyList<Session> GetOpenSessions() => _registry.GetSessions();
 
     /// <summary>Binds a UDP socket and starts serving on it.</summary>
     public IPEndPoint Start(IPEndPoint endPoint, DatagramSocketSettings socket)
@@ -64,7 +70,7 @@ internal abstract class DatagramServerCore
             throw new InvalidOperationException("The server was already started.");
         }
         _channel = channel;
-        Settings.Logger.LogInformation("{Transport} server listening on {EndPoint}", TransportName, channel.LocalEndPoint);
+        Asio2Log.Listening(Settings.Logger, TransportName, channel.LocalEndPoint);
         channel.Completion.ContinueWith(static (t, state) => ((DatagramServerCore)state!)._registry.Fail(t.Exception!.GetBaseException(), "the server's socket failed"),
             this, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         channel.Start(OnDatagram);

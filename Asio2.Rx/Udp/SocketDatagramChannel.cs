@@ -142,7 +142,7 @@ internal sealed class SocketDatagramChannel : DatagramChannel
                 {
                     CountReceiveError();
                     Asio2Metrics.Drop(_transport, "icmp_error");
-                    if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("{Transport} {Local}: ignored receive error {Error}", _transport, _local, ex.SocketErrorCode);
+                    Asio2Log.ReceiveErrorIgnored(_logger, _transport, _local, ex.SocketErrorCode);
                     continue;
                 }
                 try
@@ -153,7 +153,7 @@ internal sealed class SocketDatagramChannel : DatagramChannel
                 {
                     // A handler bug must not stop every session of a server: log, count, go on.
                     Asio2Metrics.Error(_transport, "datagram_handler");
-                    _logger.LogError(ex, "{Transport} {Local}: a datagram handler threw", _transport, _local);
+                    Asio2Log.DatagramHandlerFailed(_logger, ex, _transport, _local);
                 }
             }
         }
@@ -163,7 +163,7 @@ internal sealed class SocketDatagramChannel : DatagramChannel
         }
         catch (Exception ex)
         {
-            _logger.LogError(ex, "{Transport} {Local}: the socket failed", _transport, _local);
+            Asio2Log.SocketFailed(_logger, ex, _transport, _local);
             Asio2Metrics.Error(_transport, "socket");
             _completion.TrySetException(ex);
         }
@@ -244,7 +244,7 @@ internal sealed class SocketDatagramChannel : DatagramChannel
     {
         CountSendError();
         Asio2Metrics.Drop(_transport, "send_failed");
-        if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("{Transport} {Local}: a send failed: {Error}", _transport, _local, ex.SocketErrorCode);
+        Asio2Log.SendFailed(_logger, _transport, _local, ex.SocketErrorCode);
     }
 
     public override void Dispose()

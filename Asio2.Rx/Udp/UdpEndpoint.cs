@@ -244,7 +244,7 @@ public sealed class UdpEndpoint : IDisposable
         catch (Exception ex)
         {
             Asio2Metrics.UserCodeFault("udp");
-            _logger.LogError(ex, "udp endpoint {Local}: a Received subscriber threw", LocalEndPoint);
+            Asio2Log.ReceivedSubscriberFailed(_logger, ex, LocalEndPoint);
         }
         finally
         {
@@ -263,7 +263,7 @@ public sealed class UdpEndpoint : IDisposable
             }
             catch (Exception ex)
             {
-                self._logger.LogError(ex, "udp endpoint: a Received subscriber threw on completion");
+                Asio2Log.ReceivedCompletionFailed(self._logger, ex);
             }
             return Disposable.Empty;
         });

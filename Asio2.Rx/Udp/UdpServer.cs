@@ -21,7 +21,7 @@ namespace Asio2.Rx;
 /// <para><see cref="SessionServer.Sessions"/> is hot and serialized; it completes on stop and errors only if the socket fails.
 /// Datagrams that cannot be served (a new endpoint past <see cref="UdpServerOptions.MaxSessions"/>, an oversize
 /// datagram, a session whose subscribers lag) are dropped and counted in <see cref="DroppedDatagrams"/> and on the
-/// <c>asio2rx.drops</c> meter. ICMP errors never end the receive loop.</para>
+/// <c>asio2rx.dropped</c> meter. ICMP errors never end the receive loop.</para>
 /// </remarks>
 public sealed class UdpServer : SessionServer
 {

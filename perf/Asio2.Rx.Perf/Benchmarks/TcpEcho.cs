@@ -5,23 +5,28 @@ using Asio2.Rx.Perf.Support;
 namespace Asio2.Rx.Perf.Benchmarks;
 
 /// <summary>
-/// TCP echo under load: a plain-<c>Socket</c> echo (A, the baseline) and the Asio2.Rx <see cref="TcpServer"/> (B) are each
-/// run in a child process pinned to one core while a load generator pinned to the other keeps
-/// <c>--clients</c> x <c>--inflight</c> datagram-framed messages outstanding, alternating A B A B for <c>--pairs</c> pairs.
+/// TCP echo under load, every peer under the same load generator: each server (<see cref="EchoServerRole.Impls"/>) runs in
+/// a child process pinned to one core for the whole run, a load generator pinned to the other keeps
+/// clients x in-flight datagram-framed messages outstanding, and for each load point the peers are measured in rounds
+/// (A B C .. then .. C B A, alternating the order), so every two peers form a pair in every round.
 /// </summary>
 /// <remarks>
-/// Options (defaults): --clients 100, --inflight 1000, --size 32, --seconds 10, --warmup 8 (a pinned, saturated server needs that long to finish tiering up), --pairs 3,
-/// --framing datagram|raw, --scheduler default|immediate|lean|loops:N (lean: a minimal event loop, an ablation), --subscribe selectmany|per-session,
-/// --inline-completions (server side; the generator always uses them unless --load-inline false), --buffer 16384
-/// (receive buffer of both servers), --server-cpu 0, --load-cpu 1, --no-pin, --impls baseline,asio2,
-/// --server-env K=V[,K=V] (extra environment of the server child, e.g. DOTNET_TieredPGO=0), --perf-stat (count the server's
-/// syscalls and context switches in the window with Linux perf: messages per read, per write, per futex).
+/// Options (defaults): --points 1x100x32,50x100x32,100x1000x32,50x100x1024 (clients x in flight x payload bytes),
+/// --impls baseline,pipelines,dotnetty,asio2rx,asio2rx-ps, --seconds 4 (counted per point), --warmup 2 (load before
+/// counting, per point), --server-warmup 8 (load once per server process before the first point: a pinned, saturated
+/// server needs that long to finish tiering up), --pairs 3 (rounds), --framing datagram|raw (Asio2.Rx only),
+/// --scheduler default|immediate|lean|lean-nospin|loops:N (Asio2.Rx only; lean: a minimal event loop, an ablation;
+/// lean-nospin: the same, blocking at once when idle instead of spinning first),
+/// --inline-completions (servers; the generator always uses them unless --load-inline false), --buffer 16384
+/// (receive buffer of the baseline, pipelines and Asio2.Rx servers), --server-cpu 0, --load-cpu 1, --no-pin,
+/// --server-env K=V[,K=V] (extra environment of the server children, e.g. DOTNET_TieredPGO=0), --perf-stat (count the
+/// server's syscalls and context switches in each window with Linux perf: messages per read, per write, per futex).
 /// </remarks>
 internal sealed class TcpEcho : IBenchmark
 {
     public string Name => "tcp-echo";
 
-    public string Description => "TCP echo load: plain Socket echo vs Asio2.Rx TcpServer (datagram framing), pinned, alternating";
+    public string Description => "TCP echo load: Socket limit, Pipelines, DotNetty, Asio2.Rx (SelectMany, per-session), datagram framing, pinned, alternating";
 
     public Task<int> RunAsync(PerfArgs args) => args.String("role", "") switch
     {
@@ -31,114 +36,171 @@ internal sealed class TcpEcho : IBenchmark
         var r => throw new ArgumentException($"unknown --role '{r}'"),
     };
 
+    /// <summary>One load: connections, messages in flight on each, payload bytes of each message.</summary>
+    private sealed record Load(int Clients, int Inflight, int Size)
+    {
+        public static Load Parse(string text)
+        {
+            var p = text.Split('x');
+            if (p.Length != 3) throw new ArgumentException($"a point is CLIENTSxINFLIGHTxSIZE, e.g. 50x100x32, not '{text}'");
+            return new Load(int.Parse(p[0], CultureInfo.InvariantCulture), int.Parse(p[1], CultureInfo.InvariantCulture), int.Parse(p[2], CultureInfo.InvariantCulture));
+        }
+
+        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Clients}x{Inflight}x{(Size % 1024 == 0 ? $"{Size / 1024}K" : Size)}");
+    }
+
     private sealed record Config(
-        int Clients, int Inflight, int Size, int Seconds, int Warmup, int Pairs, string Framing, string Scheduler,
-        string Subscribe, bool Inline, bool LoadInline, int Buffer, int? ServerCpu, int? LoadCpu, string[] Impls,
-        Dictionary<string, string?> ServerEnv, bool PerfStat);
+        Load[] Loads, int Seconds, int Warmup, int ServerWarmup, int Pairs, string Framing, string Scheduler, bool Inline, bool LoadInline,
+        int Buffer, int? ServerCpu, int? LoadCpu, string[] Impls, Dictionary<string, string?> ServerEnv, bool PerfStat);
 
     private sealed record Point(
-        string Impl, double MsgsPerSec, double MibPerSec, double P50Us, double P99Us, double P999Us, double AllocPerMsg,
-        double ServerCpuPercent, double ServerNsPerMsg, double LoadCpuPercent, int Gen0, int Gen1, int Gen2, long JitMethods, string Failed, string Syscalls = "", double FairMin = 0, double FairMax = 0);
+        string Impl, Load Load, int Round, double MsgsPerSec, double MibPerSec, double P50Us, double P99Us, double P999Us, double AllocPerMsg,
+        double ServerCpuPercent, double ServerNsPerMsg, double LoadCpuPercent, int Gen0, int Gen1, int Gen2, long JitMethods, string Failed,
+        string Syscalls, double FairMin, double FairMax);
+
+    private static readonly string[] Compared = ["asio2rx", "asio2rx-ps"];
 
     private static async Task<int> OrchestrateAsync(PerfArgs args)
     {
         bool pin = !args.Flag("no-pin") && RoleProcess.CanPin;
-        var serverEnv = new Dictionary<string, string?>(StringComparer.Ordinal)
-        {
-            ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = args.Flag("inline-completions") ? "1" : null,
-        };
-        foreach (var kv in args.String("server-env", "").Split(',', StringSplitOptions.RemoveEmptyEntries))
-        {
-            int eq = kv.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0) throw new ArgumentException($"--server-env wants KEY=VALUE, got '{kv}'");
-            serverEnv[kv[..eq]] = kv[(eq + 1)..];
-        }
+        var serverEnv = RoleProcess.ServerEnvironment(args);
+        var impls = args.String("impls", string.Join(",", EchoServerRole.Impls)).Split(',', StringSplitOptions.RemoveEmptyEntries);
+        if (impls.FirstOrDefault(i => !EchoServerRole.Impls.Contains(i)) is { } unknown)
+            throw new ArgumentException($"unknown impl '{unknown}'; known: {string.Join(",", EchoServerRole.Impls)}");
         var c = new Config(
-            args.Int("clients", 100), args.Int("inflight", 1000), args.Int("size", 32), args.Int("seconds", 10),
-            args.Int("warmup", 8), args.Int("pairs", 3), args.String("framing", "datagram"), args.String("scheduler", "default"),
-            args.String("subscribe", "selectmany"), args.Flag("inline-completions"), args.String("load-inline", "true") != "false",
-            args.Int("buffer", 16 * 1024), pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null,
-            args.String("impls", "baseline,asio2").Split(',', StringSplitOptions.RemoveEmptyEntries), serverEnv, args.Flag("perf-stat"));
+            args.String("points", "1x100x32,50x100x32,100x1000x32,50x100x1024").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Load.Parse).ToArray(),
+            args.Int("seconds", 4), args.Int("warmup", 2), args.Int("server-warmup", 8), args.Int("pairs", 3),
+            args.String("framing", "datagram"), args.String("scheduler", "default"), args.Flag("inline-completions"),
+            args.String("load-inline", "true") != "false", args.Int("buffer", 16 * 1024),
+            pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null, impls, serverEnv, args.Flag("perf-stat"));
 
-        Console.WriteLine($"tcp-echo: {c.Clients} clients x {c.Inflight} in flight x {c.Size} B, framing={c.Framing}, " +
-                          $"{c.Warmup} s warm-up + {c.Seconds} s counted per point, {c.Pairs} pairs of {string.Join(" ", c.Impls)}");
-        Console.WriteLine($"  server: cpu {(c.ServerCpu?.ToString(CultureInfo.InvariantCulture) ?? "unpinned")}, inline completions {(c.Inline ? "on" : "off")}, " +
-                          $"Asio2.Rx scheduler={c.Scheduler} subscribe={c.Subscribe}, receive buffer {c.Buffer} B" +
-                          (c.ServerEnv.Count > 1 ? ", env " + string.Join(" ", c.ServerEnv.Where(e => e.Value is not null).Select(e => $"{e.Key}={e.Value}")) : ""));
-        Console.WriteLine($"  load:   cpu {(c.LoadCpu?.ToString(CultureInfo.InvariantCulture) ?? "unpinned")}, inline completions {(c.LoadInline ? "on" : "off")}");
-        Console.WriteLine($"  machine: {Environment.ProcessorCount} cpus, {MachineInfo.CpuModel()}, .NET {Environment.Version}, commit {MachineInfo.GitCommit()}");
+        Console.WriteLine($"tcp-echo: points {string.Join(" ", c.Loads.Select(l => l.ToString()))} (clients x in flight x payload), framing={c.Framing}, " +
+                          $"{c.ServerWarmup} s warm-up per server, then per point {c.Warmup} s warm-up + {c.Seconds} s counted, {c.Pairs} rounds of {string.Join(" ", c.Impls)} (order reversed every other round)");
+        Console.WriteLine($"  servers: cpu {(c.ServerCpu?.ToString(CultureInfo.InvariantCulture) ?? "unpinned")}, inline completions {(c.Inline ? "on" : "off")}, " +
+                          $"Asio2.Rx scheduler={c.Scheduler}, receive buffer {c.Buffer} B" +
+                          (c.ServerEnv.Count > 1 ? ", env " + RoleProcess.Describe(c.ServerEnv) : ""));
+        Console.WriteLine($"  load:    cpu {(c.LoadCpu?.ToString(CultureInfo.InvariantCulture) ?? "unpinned")}, inline completions {(c.LoadInline ? "on" : "off")}");
+        Console.WriteLine($"  machine: {MachineInfo.Describe()}, commit {MachineInfo.GitCommit()}");
 
-        var points = new List<Point>();
-        for (int pair = 1; pair <= c.Pairs; pair++)
+        // One process per peer for the whole run: an idle server costs nothing, and each is warmed up (tiered up) once.
+        var servers = new Dictionary<string, (RoleProcess Process, int Port)>();
+        try
         {
             foreach (var impl in c.Impls)
             {
-                var p = await RunPointAsync(impl, c).ConfigureAwait(false);
-                points.Add(p);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, 
-                    $"  pair {pair} {impl,-8} {p.MsgsPerSec,12:N0} msg/s {p.MibPerSec,8:F1} MiB/s  p50 {p.P50Us,8:F0} us  p99 {p.P99Us,8:F0} us  " +
-                    $"p99.9 {p.P999Us,8:F0} us  alloc {p.AllocPerMsg,7:F1} B/msg  server cpu {p.ServerCpuPercent,3:F0}% {p.ServerNsPerMsg,6:F0} ns/msg  " +
-                    $"load cpu {p.LoadCpuPercent,3:F0}%  gc {p.Gen0}/{p.Gen1}/{p.Gen2}  jit {p.JitMethods}  clients {p.FairMin:F2}..{p.FairMax:F2}x{(p.Failed == "no" ? "" : "  FAILED " + p.Failed)}"));
-                if (p.Syscalls.Length > 0) Console.WriteLine($"         {p.Syscalls}");
+                var process = RoleProcess.Start($"{impl} server", c.ServerCpu,
+                    ["tcp-echo", "--role", "server", "--impl", impl, "--framing", c.Framing, "--scheduler", c.Scheduler, "--buffer", c.Buffer.ToString(CultureInfo.InvariantCulture)],
+                    c.ServerEnv);
+                servers[impl] = (process, 0);
+                string ready = await process.ExpectAsync("PORT ").ConfigureAwait(false);
+                Console.WriteLine($"    server pid {process.Id}: {ready}");
+                servers[impl] = (process, int.Parse(ready.Split(' ')[1], CultureInfo.InvariantCulture));
             }
+            var heaviest = c.Loads.MaxBy(l => (long)l.Clients * l.Inflight)!;
+            foreach (var impl in c.Impls)
+            {
+                Console.WriteLine($"    warming up {impl} at {heaviest} for {c.ServerWarmup} s");
+                await using var load = await StartLoadAsync(servers[impl].Port, heaviest, c).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromSeconds(c.ServerWarmup)).ConfigureAwait(false);
+            }
+
+            var points = new List<Point>();
+            foreach (var l in c.Loads)
+            {
+                for (int round = 1; round <= c.Pairs; round++)
+                {
+                    foreach (var impl in round % 2 == 1 ? c.Impls : c.Impls.Reverse())
+                    {
+                        var (server, port) = servers[impl];
+                        var p = await RunPointAsync(impl, server, port, l, round, c).ConfigureAwait(false);
+                        points.Add(p);
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"  {l,-11} round {round} {impl,-10} {p.MsgsPerSec,12:N0} msg/s {p.MibPerSec,8:F1} MiB/s  p50 {p.P50Us,8:F0} us  p99 {p.P99Us,8:F0} us  " +
+                            $"p99.9 {p.P999Us,8:F0} us  alloc {p.AllocPerMsg,7:F1} B/msg  server cpu {p.ServerCpuPercent,3:F0}% {p.ServerNsPerMsg,6:F0} ns/msg  " +
+                            $"load cpu {p.LoadCpuPercent,3:F0}%  gc {p.Gen0}/{p.Gen1}/{p.Gen2}  jit {p.JitMethods}  clients {p.FairMin:F2}..{p.FairMax:F2}x{(p.Failed == "no" ? "" : "  FAILED " + p.Failed)}"));
+                        if (p.Syscalls.Length > 0) Console.WriteLine($"         {p.Syscalls}");
+                    }
+                }
+            }
+            return Summarize(c, points);
         }
-        return Summarize(c, points);
+        finally
+        {
+            foreach (var (process, _) in servers.Values) await process.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     private static int Summarize(Config c, List<Point> points)
     {
-        Console.WriteLine("medians:");
-        var medians = new Dictionary<string, Point>();
-        foreach (var impl in c.Impls)
+        Console.WriteLine("medians (a markdown table; ns/msg is the server process's CPU time per echoed message):");
+        Console.WriteLine("| point | peer | msg/s | ns/msg | server cpu | p50 / p99 ms | B/msg | clients (of fair) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        foreach (var l in c.Loads)
         {
-            var mine = points.Where(p => p.Impl == impl).ToList();
-            var m = new Point(impl, Median(mine, p => p.MsgsPerSec), Median(mine, p => p.MibPerSec), Median(mine, p => p.P50Us),
-                Median(mine, p => p.P99Us), Median(mine, p => p.P999Us), Median(mine, p => p.AllocPerMsg), Median(mine, p => p.ServerCpuPercent),
-                Median(mine, p => p.ServerNsPerMsg), Median(mine, p => p.LoadCpuPercent), 0, 0, 0, 0, "no");
-            medians[impl] = m;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, 
-                $"  {impl,-8} {m.MsgsPerSec,12:N0} msg/s {m.MibPerSec,8:F1} MiB/s  p50 {m.P50Us,8:F0} us  p99 {m.P99Us,8:F0} us  p99.9 {m.P999Us,8:F0} us  " +
-                $"alloc {m.AllocPerMsg,7:F1} B/msg  server cpu {m.ServerCpuPercent,3:F0}% {m.ServerNsPerMsg,6:F0} ns/msg  load cpu {m.LoadCpuPercent,3:F0}%"));
+            foreach (var impl in c.Impls)
+            {
+                var mine = points.Where(p => p.Impl == impl && p.Load == l).ToList();
+                double M(Func<Point, double> f) => MedianOf(mine.Select(f).ToList());
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {l} | {impl} | {Millions(M(p => p.MsgsPerSec))} | {M(p => p.ServerNsPerMsg):F0} | {M(p => p.ServerCpuPercent):F0} % | " +
+                    $"{M(p => p.P50Us) / 1000:F2} / {M(p => p.P99Us) / 1000:F2} | {M(p => p.AllocPerMsg):F1} | {mine.Min(p => p.FairMin):F2}..{mine.Max(p => p.FairMax):F2} |"));
+            }
         }
-        double ratio = double.NaN, cpuRatio = double.NaN;
-        if (medians.ContainsKey("baseline") && medians.ContainsKey("asio2"))
+
+        // Ratios pair by pair (the same round), then the median over the rounds; msg/s and CPU per message.
+        var results = new Dictionary<(string Impl, string Peer, Load Load), (double Ratio, double CpuRatio)>();
+        Console.WriteLine("ratios, median of the rounds' pairs: msg/s ratio (CPU ratio = peer ns/msg / Asio2.Rx ns/msg)");
+        foreach (var impl in Compared.Where(c.Impls.Contains))
         {
-            var a = points.Where(p => p.Impl == "baseline").ToList();
-            var b = points.Where(p => p.Impl == "asio2").ToList();
-            var ratios = a.Zip(b, (x, y) => y.MsgsPerSec / x.MsgsPerSec).ToList();
-            ratio = MedianOf(ratios);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ratio asio2/baseline by pair: {string.Join(" ", ratios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))}  median {ratio:F3}"));
-            // Throughput per unit of server CPU: what the ratio would be if both servers had their core to themselves.
-            var cpuRatios = a.Zip(b, (x, y) => x.ServerNsPerMsg / y.ServerNsPerMsg).ToList();
-            cpuRatio = MedianOf(cpuRatios);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  cpu ratio (baseline ns/msg / asio2 ns/msg) by pair: {string.Join(" ", cpuRatios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))}  median {cpuRatio:F3}"));
+            foreach (var l in c.Loads)
+            {
+                var line = new List<string>();
+                foreach (var peer in c.Impls.Where(i => !Compared.Contains(i)))
+                {
+                    var mine = points.Where(p => p.Impl == impl && p.Load == l).OrderBy(p => p.Round).ToList();
+                    var theirs = points.Where(p => p.Impl == peer && p.Load == l).OrderBy(p => p.Round).ToList();
+                    var ratios = theirs.Zip(mine, (x, y) => y.MsgsPerSec / x.MsgsPerSec).ToList();
+                    var cpuRatios = theirs.Zip(mine, (x, y) => x.ServerNsPerMsg / y.ServerNsPerMsg).ToList();
+                    results[(impl, peer, l)] = (MedianOf(ratios), MedianOf(cpuRatios));
+                    line.Add(string.Create(CultureInfo.InvariantCulture,
+                        $"vs {peer} {MedianOf(ratios):F2} ({MedianOf(cpuRatios):F2}) [{string.Join(" ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))}]"));
+                }
+                Console.WriteLine($"  {impl,-10} {l,-11} {string.Join("  ", line)}");
+            }
         }
-        var main = medians.GetValueOrDefault("asio2") ?? medians.Values.First();
-        var baseline = medians.GetValueOrDefault("baseline");
+
+        double Min(string impl, string peer, bool cpu) =>
+            c.Loads.Select(l => results.TryGetValue((impl, peer, l), out var r) ? (cpu ? r.CpuRatio : r.Ratio) : double.NaN).DefaultIfEmpty(double.NaN).Min();
+        string Keys(string impl, string prefix) => string.Create(CultureInfo.InvariantCulture,
+            $"{prefix}ratio={Min(impl, "baseline", false):F3} {prefix}vs_pipelines={Min(impl, "pipelines", false):F3} {prefix}vs_dotnetty={Min(impl, "dotnetty", false):F3} " +
+            $"{prefix}cpu_ratio={Min(impl, "baseline", true):F3} {prefix}cpu_vs_pipelines={Min(impl, "pipelines", true):F3} {prefix}cpu_vs_dotnetty={Min(impl, "dotnetty", true):F3}");
+        double alloc32 = MedianOf(points.Where(p => p.Impl == "asio2rx" && p.Load.Size == 32).Select(p => p.AllocPerMsg).ToList());
+        var headline = c.Loads.MaxBy(l => (long)l.Clients * l.Inflight)!;
+        double headlineMsgs = MedianOf(points.Where(p => p.Impl == "asio2rx" && p.Load == headline).Select(p => p.MsgsPerSec).ToList());
         bool failed = points.Any(p => p.Failed != "no");
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, 
-            $"RESULT tcp-echo msgs_per_s={main.MsgsPerSec:F0} ratio={ratio:F3} baseline_msgs_per_s={baseline?.MsgsPerSec ?? double.NaN:F0} cpu_ratio={cpuRatio:F3} " +
-            $"ns_per_msg={main.ServerNsPerMsg:F0} baseline_ns_per_msg={baseline?.ServerNsPerMsg ?? double.NaN:F0} " +
-            $"mib_per_s={main.MibPerSec:F1} p50_us={main.P50Us:F0} p99_us={main.P99Us:F0} p999_us={main.P999Us:F0} alloc_per_msg={main.AllocPerMsg:F1} " +
-            $"baseline_p50_us={baseline?.P50Us ?? double.NaN:F0} baseline_p99_us={baseline?.P99Us ?? double.NaN:F0} " +
-            $"clients={c.Clients} inflight={c.Inflight} size={c.Size} framing={c.Framing} scheduler={c.Scheduler} subscribe={c.Subscribe} " +
-            $"inline_completions={(c.Inline ? 1 : 0)} pinned={(c.ServerCpu is null ? 0 : 1)} pairs={c.Pairs} seconds={c.Seconds}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"RESULT tcp-echo {Keys("asio2rx", "")} {Keys("asio2rx-ps", "ps_")} msgs_per_s={headlineMsgs:F0} at={headline} alloc_per_msg_32b={alloc32:F1} " +
+            $"points={string.Join(",", c.Loads.Select(l => l.ToString()))} framing={c.Framing} scheduler={c.Scheduler} inline_completions={(c.Inline ? 1 : 0)} " +
+            $"pinned={(c.ServerCpu is null ? 0 : 1)} pairs={c.Pairs} seconds={c.Seconds} (ratios: minimum over the points of the median of the pairs)"));
         return failed ? 1 : 0;
     }
 
-    private static async Task<Point> RunPointAsync(string impl, Config c)
+    private static string Millions(double v) => double.IsNaN(v) ? "-" :
+        v >= 1e6 ? (v / 1e6).ToString("F2", CultureInfo.InvariantCulture) + " M" : (v / 1e3).ToString("F0", CultureInfo.InvariantCulture) + " k";
+
+    private static async Task<RoleProcess> StartLoadAsync(int port, Load l, Config c)
     {
         string I(int v) => v.ToString(CultureInfo.InvariantCulture);
-        await using var server = RoleProcess.Start($"{impl} server", c.ServerCpu,
-            ["tcp-echo", "--role", "server", "--impl", impl, "--framing", c.Framing, "--scheduler", c.Scheduler, "--subscribe", c.Subscribe, "--buffer", I(c.Buffer)],
-            c.ServerEnv);
-        string ready = await server.ExpectAsync("PORT ").ConfigureAwait(false);
-        int port = int.Parse(ready.Split(' ')[1], CultureInfo.InvariantCulture);
-        Console.WriteLine($"    server pid {server.Id}: {ready}");
-        await using var load = RoleProcess.Start("load", c.LoadCpu,
-            ["tcp-echo", "--role", "load", "--port", I(port), "--clients", I(c.Clients), "--inflight", I(c.Inflight), "--size", I(c.Size)],
+        var load = RoleProcess.Start("load", c.LoadCpu,
+            ["tcp-echo", "--role", "load", "--port", I(port), "--clients", I(l.Clients), "--inflight", I(l.Inflight), "--size", I(l.Size)],
             new Dictionary<string, string?> { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = c.LoadInline ? "1" : null });
         await load.ExpectAsync("READY").ConfigureAwait(false);
+        return load;
+    }
+
+    private static async Task<Point> RunPointAsync(string impl, RoleProcess server, int port, Load l, int round, Config c)
+    {
+        await using var load = await StartLoadAsync(port, l, c).ConfigureAwait(false);
         await Task.Delay(TimeSpan.FromSeconds(c.Warmup)).ConfigureAwait(false);
 
         await server.SendAsync("mark").ConfigureAwait(false);
@@ -164,9 +226,9 @@ internal sealed class TcpEcho : IBenchmark
         double seconds = result.Long("elapsed_ns") / 1e9;
         double perMsg(long v) => msgs > 0 ? (double)v / msgs : double.NaN;
         return new Point(
-            impl,
+            impl, l, round,
             msgs / seconds,
-            msgs * (double)c.Size / seconds / (1024 * 1024),
+            msgs * (double)l.Size / seconds / (1024 * 1024),
             result.Long("p50_ns") / 1e3,
             result.Long("p99_ns") / 1e3,
             result.Long("p999_ns") / 1e3,
@@ -181,12 +243,10 @@ internal sealed class TcpEcho : IBenchmark
             result.Double("fair_max"));
     }
 
-    private static double Median(List<Point> points, Func<Point, double> value) => MedianOf(points.Select(value).ToList());
-
     private static double MedianOf(List<double> values)
     {
         if (values.Count == 0) return double.NaN;
-        values = [.. values]; // sorted copy: callers print theirs in pair order
+        values = [.. values]; // sorted copy: callers print theirs in round order
         values.Sort();
         int mid = values.Count / 2;
         return values.Count % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;

@@ -12,8 +12,9 @@ namespace Asio2.Rx.Perf.Benchmarks;
 /// baseline/asio2 for <c>--pairs</c> pairs and reports the median ratio.
 /// </summary>
 /// <remarks>
-/// Options (defaults): --clients 10, --inflight 100, --size 32, --seconds 10, --warmup 3, --pairs 3,
-/// --scheduler default|immediate (Asio2.Rx session scheduler), --inline-completions (server side), --server-cpu 0,
+/// Options (defaults): --clients 10, --inflight 100, --size 32, --seconds 10, --warmup 8 (a pinned server needs seconds of load to tier up: a point whose jit count is in the hundreds was not warm), --pairs 3,
+/// --scheduler default|immediate|lean|lean-nospin (Asio2.Rx session scheduler; lean: a minimal event loop, an ablation; lean-nospin: the same without spinning before it sleeps), --inline-completions (server side), --server-env K=V[,K=V]
+/// (extra environment of the server children, for ablations such as DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0), --server-cpu 0,
 /// --load-cpu 1, --no-pin. Both servers present the same ECDSA P-256 certificate and negotiate TLS 1.3
 /// (TLS_AES_256_GCM_SHA384), so the crypto work is identical and the ratio is the cost of everything else.
 /// </remarks>
@@ -32,10 +33,10 @@ internal sealed class TlsEcho : IBenchmark
     };
 
     private sealed record Config(int Clients, int Inflight, int Size, int Seconds, int Warmup, int Pairs, string Scheduler,
-        bool Inline, int? ServerCpu, int? LoadCpu);
+        bool Inline, int? ServerCpu, int? LoadCpu, Dictionary<string, string?> ServerEnv);
 
     private sealed record Point(string Impl, double MsgsPerSec, double MibPerSec, double P50Us, double P99Us, double P999Us,
-        double AllocPerMsg, double ServerCpuPercent, double ServerNsPerMsg, double LoadCpuPercent, string Failed);
+        double AllocPerMsg, double ServerCpuPercent, double ServerNsPerMsg, double LoadCpuPercent, long JitMethods, string Failed);
 
     private static readonly string[] Impls = ["baseline", "asio2"];
 
@@ -43,15 +44,16 @@ internal sealed class TlsEcho : IBenchmark
     {
         bool pin = !args.Flag("no-pin") && RoleProcess.CanPin;
         var c = new Config(
-            args.Int("clients", 10), args.Int("inflight", 100), args.Int("size", 32), args.Int("seconds", 10), args.Int("warmup", 3),
+            args.Int("clients", 10), args.Int("inflight", 100), args.Int("size", 32), args.Int("seconds", 10), args.Int("warmup", 8),
             args.Int("pairs", 3), args.String("scheduler", "default"), args.Flag("inline-completions"),
-            pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null);
+            pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null, RoleProcess.ServerEnvironment(args));
         Console.WriteLine($"tls-echo: {c.Clients} clients x {c.Inflight} in flight x {c.Size} B over TLS, datagram framing, " +
                           $"{c.Warmup} s warm-up + {c.Seconds} s counted per point, {c.Pairs} pairs of {string.Join(" ", Impls)}");
         Console.WriteLine($"  server: cpu {c.ServerCpu?.ToString(CultureInfo.InvariantCulture) ?? "unpinned"}, inline completions " +
-                          $"{(c.Inline ? "on" : "off")}, Asio2.Rx scheduler={c.Scheduler}, workstation non-concurrent GC (project setting)");
+                          $"{(c.Inline ? "on" : "off")}, Asio2.Rx scheduler={c.Scheduler}, workstation non-concurrent GC (project setting)" +
+                          (c.ServerEnv.Count > 1 ? ", env " + RoleProcess.Describe(c.ServerEnv) : ""));
         Console.WriteLine($"  load:   cpu {c.LoadCpu?.ToString(CultureInfo.InvariantCulture) ?? "unpinned"}, inline completions on");
-        Console.WriteLine($"  machine: {Environment.ProcessorCount} cpus, .NET {Environment.Version}");
+        Console.WriteLine($"  machine: {MachineInfo.Describe()}, commit {MachineInfo.GitCommit()}");
 
         var points = new List<Point>();
         for (int pair = 1; pair <= c.Pairs; pair++)
@@ -62,7 +64,7 @@ internal sealed class TlsEcho : IBenchmark
                 points.Add(p);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  pair {pair} {impl,-8} {p.MsgsPerSec,11:N0} msg/s {p.MibPerSec,7:F1} MiB/s  p50 {p.P50Us,7:F0} us  p99 {p.P99Us,7:F0} us  " +
-                    $"p99.9 {p.P999Us,7:F0} us  alloc {p.AllocPerMsg,6:F1} B/msg  server cpu {p.ServerCpuPercent,3:F0}% {p.ServerNsPerMsg,6:F0} ns/msg  load cpu {p.LoadCpuPercent,3:F0}%{(p.Failed == "no" ? "" : "  FAILED " + p.Failed)}"));
+                    $"p99.9 {p.P999Us,7:F0} us  alloc {p.AllocPerMsg,6:F1} B/msg  server cpu {p.ServerCpuPercent,3:F0}% {p.ServerNsPerMsg,6:F0} ns/msg  load cpu {p.LoadCpuPercent,3:F0}%  jit {p.JitMethods}{(p.Failed == "no" ? "" : "  FAILED " + p.Failed)}"));
             }
         }
 
@@ -73,7 +75,7 @@ internal sealed class TlsEcho : IBenchmark
             var mine = points.Where(p => p.Impl == i).ToList();
             double M(Func<Point, double> f) => Median(mine.Select(f).ToList());
             var m = new Point(i, M(p => p.MsgsPerSec), M(p => p.MibPerSec), M(p => p.P50Us), M(p => p.P99Us), M(p => p.P999Us),
-                M(p => p.AllocPerMsg), M(p => p.ServerCpuPercent), M(p => p.ServerNsPerMsg), M(p => p.LoadCpuPercent), "no");
+                M(p => p.AllocPerMsg), M(p => p.ServerCpuPercent), M(p => p.ServerNsPerMsg), M(p => p.LoadCpuPercent), 0, "no");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {i,-8} {m.MsgsPerSec,11:N0} msg/s {m.MibPerSec,7:F1} MiB/s  p50 {m.P50Us,7:F0} us  p99 {m.P99Us,7:F0} us  p99.9 {m.P999Us,7:F0} us  " +
                 $"alloc {m.AllocPerMsg,6:F1} B/msg  server cpu {m.ServerCpuPercent,3:F0}% {m.ServerNsPerMsg,6:F0} ns/msg  load cpu {m.LoadCpuPercent,3:F0}%"));
@@ -83,10 +85,16 @@ internal sealed class TlsEcho : IBenchmark
         double ratio = Median(ratios);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  ratio asio2/baseline by pair: {string.Join(" ", ratios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))}  median {ratio:F3}"));
+        // Throughput per unit of server CPU, pair by pair: steadier than msg/s when neighbours take part of the server's core.
+        var cpuRatios = points.Where(p => p.Impl == "baseline").Zip(points.Where(p => p.Impl == "asio2"), (a, b) => a.ServerNsPerMsg / b.ServerNsPerMsg).ToList();
+        double cpuRatio = Median(cpuRatios);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  cpu ratio (baseline ns/msg / asio2 ns/msg) by pair: {string.Join(" ", cpuRatios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))}  median {cpuRatio:F3}"));
         var main = medians["asio2"];
         var baseline = medians["baseline"];
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"RESULT tls-echo msgs_per_s={main.MsgsPerSec:F0} ratio={ratio:F3} baseline_msgs_per_s={baseline.MsgsPerSec:F0} " +
+            $"RESULT tls-echo msgs_per_s={main.MsgsPerSec:F0} ratio={ratio:F3} cpu_ratio={cpuRatio:F3} baseline_msgs_per_s={baseline.MsgsPerSec:F0} " +
+            $"ns_per_msg={main.ServerNsPerMsg:F0} baseline_ns_per_msg={baseline.ServerNsPerMsg:F0} " +
             $"mib_per_s={main.MibPerSec:F1} p50_us={main.P50Us:F0} p99_us={main.P99Us:F0} p999_us={main.P999Us:F0} alloc_per_msg={main.AllocPerMsg:F1} " +
             $"baseline_p50_us={baseline.P50Us:F0} baseline_p99_us={baseline.P99Us:F0} baseline_alloc_per_msg={baseline.AllocPerMsg:F1} " +
             $"clients={c.Clients} inflight={c.Inflight} size={c.Size} scheduler={c.Scheduler} inline_completions={(c.Inline ? 1 : 0)} " +
@@ -99,7 +107,7 @@ internal sealed class TlsEcho : IBenchmark
         static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
         await using var server = RoleProcess.Start($"{impl} server", c.ServerCpu,
             ["tls-echo", "--role", "server", "--impl", impl, "--scheduler", c.Scheduler],
-            c.Inline ? new Dictionary<string, string?> { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" } : []);
+            c.ServerEnv);
         string ready = await server.ExpectAsync("PORT ").ConfigureAwait(false);
         int port = int.Parse(ready.Split(' ')[1], CultureInfo.InvariantCulture);
         await using var load = RoleProcess.Start("load", c.LoadCpu,
@@ -109,19 +117,18 @@ internal sealed class TlsEcho : IBenchmark
         await Task.Delay(TimeSpan.FromSeconds(c.Warmup)).ConfigureAwait(false);
 
         await server.SendAsync("mark").ConfigureAwait(false);
-        var before = KeyValues(await server.ExpectAsync("MARK").ConfigureAwait(false));
+        var before = ProcessMark.Parse(await server.ExpectAsync("MARK").ConfigureAwait(false));
         await load.SendAsync("start").ConfigureAwait(false);
         await load.ExpectAsync("STARTED").ConfigureAwait(false);
         await Task.Delay(TimeSpan.FromSeconds(c.Seconds)).ConfigureAwait(false);
         await load.SendAsync("stop").ConfigureAwait(false);
         var result = KeyValues(await load.ExpectAsync("LOAD ").ConfigureAwait(false));
         await server.SendAsync("mark").ConfigureAwait(false);
-        var after = KeyValues(await server.ExpectAsync("MARK").ConfigureAwait(false));
+        var cost = ProcessMark.Parse(await server.ExpectAsync("MARK").ConfigureAwait(false)) - before;
 
         long msgs = long.Parse(result["msgs"], CultureInfo.InvariantCulture);
         double seconds = long.Parse(result["elapsed_ns"], CultureInfo.InvariantCulture) / 1e9;
-        double Delta(string key) => long.Parse(after[key], CultureInfo.InvariantCulture) - long.Parse(before[key], CultureInfo.InvariantCulture);
-        double serverSeconds = Delta("time_ns") / 1e9;
+        double serverSeconds = cost.TimestampNs / 1e9;
         return new Point(
             impl,
             msgs / seconds,
@@ -129,10 +136,11 @@ internal sealed class TlsEcho : IBenchmark
             long.Parse(result["p50_ns"], CultureInfo.InvariantCulture) / 1e3,
             long.Parse(result["p99_ns"], CultureInfo.InvariantCulture) / 1e3,
             long.Parse(result["p999_ns"], CultureInfo.InvariantCulture) / 1e3,
-            msgs > 0 ? Delta("alloc") / msgs : double.NaN,
-            serverSeconds > 0 ? 100 * Delta("cpu_ns") / 1e9 / serverSeconds : double.NaN,
-            msgs > 0 ? Delta("cpu_ns") / msgs * (seconds / serverSeconds) : double.NaN,
+            msgs > 0 ? (double)cost.AllocatedBytes / msgs : double.NaN,
+            cost.CpuPercent,
+            msgs > 0 ? cost.CpuNs / (double)msgs * (seconds / serverSeconds) : double.NaN,
             100 * long.Parse(result["cpu_ns"], CultureInfo.InvariantCulture) / 1e9 / seconds,
+            cost.JitMethods,
             result["failed"]);
     }
 
@@ -145,6 +153,7 @@ internal sealed class TlsEcho : IBenchmark
     private static double Median(List<double> values)
     {
         if (values.Count == 0) return double.NaN;
+        values = [.. values]; // sorted copy: callers print theirs in pair order
         values.Sort();
         int mid = values.Count / 2;
         return values.Count % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;

@@ -15,7 +15,7 @@ namespace Asio2.Rx.Perf.Benchmarks;
 /// <summary>
 /// The server under test, in its own (pinned) process: <c>--impl baseline</c> is a plain <see cref="SslStream"/> echo
 /// that writes back each read; <c>--impl asio2</c> is a <see cref="TcpServer"/> with TLS and datagram framing that
-/// sends every frame back. Prints <c>PORT n</c>; answers <c>mark</c> with <c>MARK time_ns= cpu_ns= alloc=</c>.
+/// sends every frame back. Prints <c>PORT n</c>; answers <c>mark</c> with a <see cref="ProcessMark"/> line.
 /// </summary>
 internal static class TlsEchoServerRole
 {
@@ -31,6 +31,9 @@ internal static class TlsEchoServerRole
             {
                 "default" => null,
                 "immediate" => new SchedulerPool(ImmediateScheduler.Instance),
+                // Ablations: a minimal event loop instead of Rx's EventLoopScheduler, spinning before it sleeps or not.
+                "lean" => new SchedulerPool(new LeanEventLoop("lean loop")),
+                "lean-nospin" => new SchedulerPool(new LeanEventLoop("lean loop", spin: false)),
                 var s => throw new ArgumentException($"unknown --scheduler '{s}'"),
             };
             var tcp = new TcpServer(new TcpServerOptions
@@ -57,14 +60,7 @@ internal static class TlsEchoServerRole
         Console.WriteLine($"PORT {port} impl={impl}");
         while (await ParentCommands.ReadAsync().ConfigureAwait(false) is { } line)
         {
-            if (line == "mark")
-            {
-                long time = Stopwatch.GetTimestamp();
-                long cpu = Process.GetCurrentProcess().TotalProcessorTime.Ticks * 100;
-                long alloc = GC.GetTotalAllocatedBytes(precise: true);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"MARK time_ns={(long)(time * (1e9 / Stopwatch.Frequency))} cpu_ns={cpu} alloc={alloc}"));
-            }
+            if (line == "mark") Console.WriteLine(ProcessMark.Take().ToLine());
         }
         await server.DisposeAsync().ConfigureAwait(false);
         return 0;

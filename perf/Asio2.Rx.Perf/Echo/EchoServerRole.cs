@@ -10,37 +10,60 @@ using Asio2.Rx.Perf.Support;
 namespace Asio2.Rx.Perf.Echo;
 
 /// <summary>
-/// The server side of an echo benchmark, run in its own (pinned) process. <c>baseline</c>: a plain <see cref="Socket"/>
-/// server that writes back each received buffer unparsed. <c>asio2</c>: a <see cref="TcpServer"/> with the chosen framing
-/// that sends every received frame back with one <c>Send</c> per frame. Prints <c>PORT n ...</c>, then answers each
-/// <c>mark</c> on stdin with a <see cref="ProcessMark"/> line, and exits when stdin closes.
+/// The server side of an echo benchmark, run in its own (pinned) process; <c>--impl</c> picks the peer:
+/// <c>baseline</c>, a plain <see cref="Socket"/> server that writes back each received buffer unparsed (the limit);
+/// <c>pipelines</c>, <see cref="PipelinesEchoServer"/>; <c>dotnetty</c>, <see cref="DotNettyEchoServer"/>;
+/// <c>asio2rx</c>, a <see cref="TcpServer"/> subscribed with the README idiom (<c>SelectMany</c>), and <c>asio2rx-ps</c>,
+/// the same with one subscription per session; both send every received frame back with one <c>Send</c> per frame.
+/// Prints <c>PORT n ...</c>, then answers each <c>mark</c> on stdin with a <see cref="ProcessMark"/> line, and exits
+/// when stdin closes.
 /// </summary>
 internal static class EchoServerRole
 {
+    public static readonly string[] Impls = ["baseline", "pipelines", "dotnetty", "asio2rx", "asio2rx-ps"];
+
     public static async Task<int> RunAsync(PerfArgs args)
     {
-        string impl = args.String("impl", "asio2");
+        string impl = args.String("impl", "asio2rx");
         int bufferSize = args.Int("buffer", 16 * 1024);
-        await using var server = impl switch
+        string describe = "";
+        int port;
+        IAsyncDisposable server;
+        switch (impl)
         {
-            "baseline" => (IAsyncDisposable)new SocketEchoServer(bufferSize),
-            "asio2" => new Asio2EchoServer(args, bufferSize),
-            _ => throw new ArgumentException($"--impl must be baseline or asio2, not '{impl}'"),
-        };
-        int port = server switch
+            case "baseline":
+                var socketEcho = new SocketEchoServer(bufferSize);
+                (server, port) = (socketEcho, socketEcho.Port);
+                break;
+            case "pipelines":
+                var pipelines = new PipelinesEchoServer(bufferSize);
+                (server, port) = (pipelines, pipelines.Port);
+                break;
+            case "dotnetty":
+                var dotnetty = await DotNettyEchoServer.StartAsync().ConfigureAwait(false);
+                (server, port, describe) = (dotnetty, dotnetty.Port, $"worker_loops={Environment.ProcessorCount * 2}");
+                break;
+            case "asio2rx" or "asio2rx-ps":
+                var asio2 = new Asio2EchoServer(args, bufferSize, perSession: impl == "asio2rx-ps");
+                (server, port, describe) = (asio2, asio2.Port, asio2.Describe());
+                break;
+            default:
+                throw new ArgumentException($"--impl must be one of {string.Join(", ", Impls)}, not '{impl}'");
+        }
+        try
         {
-            SocketEchoServer s => s.Port,
-            Asio2EchoServer a => a.Port,
-            _ => 0,
-        };
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, 
-            $"PORT {port} impl={impl} cpus={Environment.ProcessorCount} gc={(GCSettings.IsServerGC ? "server" : "workstation")} " +
-            $"gc_latency={GCSettings.LatencyMode} inline_completions={Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") ?? "0"} " +
-            $"{(server is Asio2EchoServer x ? x.Describe() : "")}"));
-        while (await ParentCommands.ReadAsync().ConfigureAwait(false) is { } line)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"PORT {port} impl={impl} cpus={Environment.ProcessorCount} gc={(GCSettings.IsServerGC ? "server" : "workstation")} " +
+                $"gc_latency={GCSettings.LatencyMode} inline_completions={Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") ?? "0"} {describe}"));
+            while (await ParentCommands.ReadAsync().ConfigureAwait(false) is { } line)
+            {
+                if (line == "mark") Console.WriteLine(ProcessMark.Take().ToLine());
+                else if (line == "exit") break;
+            }
+        }
+        finally
         {
-            if (line == "mark") Console.WriteLine(ProcessMark.Take().ToLine());
-            else if (line == "exit") break;
+            await server.DisposeAsync().ConfigureAwait(false);
         }
         return 0;
     }
@@ -118,17 +141,18 @@ internal static class EchoServerRole
         private readonly SchedulerPool? _ownedPool;
         private readonly LeanEventLoop? _lean;
 
-        public Asio2EchoServer(PerfArgs args, int bufferSize)
+        public Asio2EchoServer(PerfArgs args, int bufferSize, bool perSession)
         {
             _framing = args.String("framing", "datagram");
             _scheduler = args.String("scheduler", "default");
-            _subscribe = args.String("subscribe", "selectmany");
+            _subscribe = perSession ? "per-session" : "selectmany";
             SchedulerPool pool;
             if (_scheduler == "default") pool = SchedulerPool.Shared;
             else if (_scheduler == "immediate") pool = new SchedulerPool(ImmediateScheduler.Instance);
             else if (_scheduler == "lean") pool = new SchedulerPool(_lean = new LeanEventLoop("lean loop"));
+            else if (_scheduler == "lean-nospin") pool = new SchedulerPool(_lean = new LeanEventLoop("lean loop", spin: false));
             else if (_scheduler.StartsWith("loops:", StringComparison.Ordinal)) pool = _ownedPool = new SchedulerPool(int.Parse(_scheduler[6..], System.Globalization.CultureInfo.InvariantCulture));
-            else throw new ArgumentException($"--scheduler must be default, immediate, lean or loops:N, not '{_scheduler}'");
+            else throw new ArgumentException($"--scheduler must be default, immediate, lean, lean-nospin or loops:N, not '{_scheduler}'");
             _server = new TcpServer(new TcpServerOptions
             {
                 Framing = _framing switch
@@ -140,18 +164,15 @@ internal static class EchoServerRole
                 Schedulers = pool,
                 ReceiveBufferSize = bufferSize,
             });
-            switch (_subscribe)
+            if (perSession)
             {
-                case "selectmany":
-                    // The idiom of the README: one merged stream of every session's frames.
-                    _server.Sessions.SelectMany(s => s.Frames).Subscribe(f => f.Session.Send(f.Data));
-                    break;
-                case "per-session":
-                    // One subscription per session: no merge, so no lock shared by all sessions.
-                    _server.Sessions.Subscribe(s => s.Frames.Subscribe(f => f.Session.Send(f.Data)));
-                    break;
-                default:
-                    throw new ArgumentException($"--subscribe must be selectmany or per-session, not '{_subscribe}'");
+                // One subscription per session: no merge, so no lock shared by all sessions.
+                _server.Sessions.Subscribe(s => s.Frames.Subscribe(f => f.Session.Send(f.Data)));
+            }
+            else
+            {
+                // The idiom of the README: one merged stream of every session's frames.
+                _server.Sessions.SelectMany(s => s.Frames).Subscribe(f => f.Session.Send(f.Data));
             }
             Port = _server.Start("127.0.0.1", 0).Port;
         }
@@ -160,7 +181,7 @@ internal static class EchoServerRole
 
         public string Describe() => $"framing={_framing} scheduler={_scheduler} loops={SchedulerCount()} subscribe={_subscribe}";
 
-        private int SchedulerCount() => _scheduler is "immediate" or "lean" ? (_lean is null ? 0 : 1) : (_ownedPool ?? SchedulerPool.Shared).Count;
+        private int SchedulerCount() => _scheduler is "immediate" or "lean" or "lean-nospin" ? (_lean is null ? 0 : 1) : (_ownedPool ?? SchedulerPool.Shared).Count;
 
         public async ValueTask DisposeAsync()
         {

@@ -9,17 +9,23 @@ namespace Asio2.Rx.Perf.Support;
 /// scheduler hop is Rx's <see cref="EventLoopScheduler"/> itself (a <c>ScheduledItem</c>, a lock and a semaphore release per
 /// item, a <c>ToArray</c> per wake-up) and how much is the hop. One thread; immediate work goes through a lock-free
 /// queue and wakes the thread only when it went idle; timed work waits on a <see cref="Timer"/> and then joins the queue.
+/// With <c>spin: false</c> the idle thread blocks at once instead of spinning first: <see cref="SemaphoreSlim.Wait()"/>
+/// (as in <see cref="EventLoopScheduler"/>) spins, and in a process limited to one CPU every spin iteration is a
+/// <c>sched_yield</c>, i.e. a context switch to whichever thread is runnable.
 /// </summary>
 internal sealed class LeanEventLoop : IScheduler, IDisposable
 {
     private readonly ConcurrentQueue<Work> _queue = new();
-    private readonly SemaphoreSlim _wake = new(0);
+    private readonly SemaphoreSlim? _wake;
+    private readonly ManualResetEventSlim? _wakeNoSpin;
     private readonly Thread _thread;
     private int _count; // items enqueued and not yet run; the 0 -> 1 transition wakes the thread
     private volatile bool _disposed;
 
-    public LeanEventLoop(string name)
+    public LeanEventLoop(string name, bool spin = true)
     {
+        if (spin) _wake = new SemaphoreSlim(0);
+        else _wakeNoSpin = new ManualResetEventSlim(false, spinCount: 0);
         _thread = new Thread(Run) { IsBackground = true, Name = name };
         _thread.Start();
     }
@@ -54,14 +60,29 @@ internal sealed class LeanEventLoop : IScheduler, IDisposable
     private void Post(Work work)
     {
         _queue.Enqueue(work);
-        if (Interlocked.Increment(ref _count) == 1) _wake.Release();
+        if (Interlocked.Increment(ref _count) == 1) Wake();
+    }
+
+    private void Wake()
+    {
+        if (_wake is not null) _wake.Release();
+        else _wakeNoSpin!.Set();
     }
 
     private void Run()
     {
         while (!_disposed)
         {
-            _wake.Wait();
+            if (_wake is not null)
+            {
+                _wake.Wait();
+            }
+            else
+            {
+                // Reset before draining: a Post that finds the loop idle (count 0 -> 1) sets it again afterwards.
+                _wakeNoSpin!.Wait();
+                _wakeNoSpin.Reset();
+            }
             int ran = 0;
             while (true)
             {
@@ -79,7 +100,7 @@ internal sealed class LeanEventLoop : IScheduler, IDisposable
     public void Dispose()
     {
         _disposed = true;
-        _wake.Release();
+        Wake();
     }
 
     private abstract class Work

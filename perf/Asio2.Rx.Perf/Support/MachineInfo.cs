@@ -5,6 +5,11 @@ namespace Asio2.Rx.Perf.Support;
 /// <summary>What a result line needs to say about where it was measured.</summary>
 internal static class MachineInfo
 {
+    /// <summary>CPUs, CPU model, memory, OS and runtime, in one line.</summary>
+    public static string Describe() =>
+        $"{Environment.ProcessorCount} cpus, {CpuModel()}, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1L << 30)} GiB, " +
+        $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}";
+
     public static string CpuModel()
     {
         try

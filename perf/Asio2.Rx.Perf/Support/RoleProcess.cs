@@ -63,6 +63,29 @@ internal sealed class RoleProcess : IAsyncDisposable
         return new RoleProcess(process, name);
     }
 
+    /// <summary>
+    /// The environment of a server child from the command line: <c>--inline-completions</c> sets
+    /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> (else it is removed), <c>--server-env K=V[,K=V]</c> adds the rest.
+    /// </summary>
+    public static Dictionary<string, string?> ServerEnvironment(PerfArgs args)
+    {
+        var env = new Dictionary<string, string?>(StringComparer.Ordinal)
+        {
+            ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = args.Flag("inline-completions") ? "1" : null,
+        };
+        foreach (var kv in args.String("server-env", "").Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = kv.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0) throw new ArgumentException($"--server-env wants KEY=VALUE, got '{kv}'");
+            env[kv[..eq]] = kv[(eq + 1)..];
+        }
+        return env;
+    }
+
+    /// <summary>The environment's settings that are not defaults, for a header line.</summary>
+    public static string Describe(Dictionary<string, string?> environment) =>
+        string.Join(" ", environment.Where(e => e.Value is not null).Select(e => $"{e.Key}={e.Value}"));
+
     /// <summary>True when processes can be pinned: taskset is on the PATH and there are at least two CPUs.</summary>
     public static bool CanPin { get; } = Environment.ProcessorCount >= 2 && FindOnPath("taskset");
 
