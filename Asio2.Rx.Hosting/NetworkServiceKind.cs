@@ -63,7 +63,8 @@ internal static class NetworkServiceKinds
         Abort = static client => client.Session?.Abort(),
     };
 
-    private static void UseSessionServices(SessionOptions options, IServiceProvider services, ILogger logger)
+    /// <summary>The logger and scheduler pool from the container, where the app left them unset (any <see cref="SessionOptions"/>).</summary>
+    internal static void UseSessionServices(SessionOptions options, IServiceProvider services, ILogger logger)
     {
         options.Logger ??= logger;
         options.Schedulers ??= services.GetRequiredService<SchedulerPool>();

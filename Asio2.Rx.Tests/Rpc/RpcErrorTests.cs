@@ -130,6 +130,7 @@ public sealed class RpcErrorTests
         { "not an array at all", "c3" },
         { "reserved type byte", "c1" },
         { "bytes after the message", "940001a36164649000" },
+        { "a $/cancel whose id is a string", "9302a8242f63616e63656c91a178" },
     };
 
     [Theory]

@@ -8,8 +8,14 @@ namespace Asio2.Rx;
 /// so per-session handler state needs no locks.
 /// </summary>
 /// <remarks>
-/// Thread-safe. A pool can be shared by any number of servers and clients. A pool built from schedulers
-/// you pass in (for example one <c>TestScheduler</c>) does not own them and does not dispose them.
+/// <para>Thread-safe. A pool can be shared by any number of servers and clients. A pool built from schedulers
+/// you pass in (for example one <c>TestScheduler</c>) does not own them and does not dispose them.</para>
+/// <para><b>Virtual time.</b> Sessions run exactly the same code on a <c>TestScheduler</c> as on an event loop: the
+/// read loop hops onto the session's scheduler when a receive completes. A <c>TestScheduler</c> is not thread-safe,
+/// so drive it with transports that complete on the thread that advances it: <see cref="InMemory.CreatePair"/>
+/// (bytes move synchronously on the sending thread) or a fake device. Real sockets complete on the thread pool,
+/// which would schedule onto the <c>TestScheduler</c> from another thread while the test advances it; use real
+/// sockets with a real scheduler.</para>
 /// </remarks>
 public sealed class SchedulerPool : IDisposable
 {

@@ -290,8 +290,14 @@ internal sealed class StreamSession : Session, IValueTaskSource
             throw new InvalidOperationException("The session is already being detached.");
         if (!IsOpen) detach.TrySetException(new InvalidOperationException($"The session is closed ({CloseReason})."));
         StopDelivery();
-        // A loop waiting for a hold to be released hands over now; one in a receive does when the receive completes.
-        OnReadingResumed();
+        // A loop waiting for a hold to be released hands over next, on the scheduler: not from inside this call,
+        // which may come from a handler in the middle of delivering the held frames. One in a receive hands over
+        // when the receive completes.
+        Scheduler.Schedule(this, static (_, s) =>
+        {
+            s.OnReadingResumed();
+            return Disposable.Empty;
+        });
         return detach.Task;
     }
 

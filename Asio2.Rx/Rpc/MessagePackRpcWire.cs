@@ -213,19 +213,26 @@ internal sealed class MessagePackRpcWire(MessagePackSerializerOptions options, i
     /// <summary>Reads <c>[id]</c>, <c>[id, count]</c> or <c>[id, item]</c>: the id, the count (0 when absent) and the raw second element.</summary>
     public static ulong ReadControl(ReadOnlyMemory<byte> body, out int count, out ReadOnlyMemory<byte> second)
     {
-        var reader = new MessagePackReader(body);
-        int n = reader.ReadArrayHeader();
-        if (n is < 1 or > 2) throw new RpcProtocolException("a control notification takes [id] or [id, value]");
-        ulong id = reader.ReadUInt32();
-        count = 0;
-        second = default;
-        if (n == 2)
+        try
         {
-            var copy = reader;
-            second = Slice(ref reader, body);
-            if (copy.NextMessagePackType == MessagePackType.Integer) count = copy.ReadInt32();
+            var reader = new MessagePackReader(body);
+            int n = reader.ReadArrayHeader();
+            if (n is < 1 or > 2) throw new RpcProtocolException("a control notification takes [id] or [id, value]");
+            ulong id = reader.ReadUInt32();
+            count = 0;
+            second = default;
+            if (n == 2)
+            {
+                var copy = reader;
+                second = Slice(ref reader, body);
+                if (copy.NextMessagePackType == MessagePackType.Integer) count = copy.ReadInt32();
+            }
+            return id;
         }
-        return id;
+        catch (Exception ex) when (ex is not RpcProtocolException)
+        {
+            throw new RpcProtocolException($"malformed control notification: {ex.Message}", ex);
+        }
     }
 
     /// <summary><c>[2, "$/next", [id, item]]</c>.</summary>

@@ -1,8 +1,5 @@
 using System.Buffers;
 using System.Reactive;
-using System.Reactive.Concurrency;
-using System.Reactive.Disposables;
-using Microsoft.Extensions.Logging;
 
 namespace Asio2.Rx;
 
