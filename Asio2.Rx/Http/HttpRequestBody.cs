@@ -90,7 +90,7 @@ public sealed class HttpRequestBody
     public Stream AsStream()
     {
         BeginRead();
-        return new BodyStream(this);
+        return new PieceStream(this);
     }
 
     private void BeginRead()
@@ -138,7 +138,7 @@ public sealed class HttpRequestBody
         if (Interlocked.Exchange(ref _pending, 0) > HighWater) _owner?.BodyPressure(this, false);
     }
 
-    private sealed class BodyStream(HttpRequestBody body) : Stream
+    private sealed class PieceStream(HttpRequestBody body) : Stream
     {
         private ReadOnlyMemory<byte> _current;
 

@@ -200,7 +200,7 @@ internal sealed class StaticFiles
     }
 
     /// <summary>A multipart/byteranges body: each part's header, then its slice of the file; streamed.</summary>
-    private sealed class ByteRangesStream : Stream
+    private sealed class ByteRangesStream : BodyStream
     {
         public readonly record struct Part(byte[] Header, long Offset, long Count);
 
@@ -211,7 +211,7 @@ internal sealed class StaticFiles
         private long _inPart; // position within the current part (header, then data)
         private long _endPos;
 
-        public ByteRangesStream(FileStream file, List<Part> parts, byte[] end)
+        public ByteRangesStream(FileStream file, List<Part> parts, byte[] end) : base(file)
         {
             _file = file;
             _parts = parts;
@@ -220,15 +220,6 @@ internal sealed class StaticFiles
         }
 
         public override long Length { get; }
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -259,12 +250,6 @@ internal sealed class StaticFiles
             _end.AsMemory((int)_endPos, left).CopyTo(buffer);
             _endPos += left;
             return left;
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) _file.Dispose();
-            base.Dispose(disposing);
         }
     }
 }
