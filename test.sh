@@ -19,7 +19,8 @@ declare -A debian=(
 )
 need=()
 for tool in "${!debian[@]}"; do command -v "$tool" >/dev/null 2>&1 || need+=("${debian[$tool]}"); done
-python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
+# Debian's python3 (the tests run /usr/bin/python3: a pyenv or venv python on PATH lacks Debian's modules).
+/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need[*]}"

@@ -1,5 +1,4 @@
 using System.Reflection;
-using System.Runtime.CompilerServices;
 
 namespace Asio2.Rx.Tests.Core;
 
@@ -15,7 +14,7 @@ public class PublicApiTests
     public void PublicSurface_MatchesTheApprovedSnapshot(string assemblyName, string snapshot)
     {
         string actual = string.Join("\n", Describe(Assembly.Load(assemblyName))) + "\n";
-        string path = Path.Combine(SourceDirectory(), "..", snapshot);
+        string path = Path.Combine(TestProjectDirectory(), snapshot);
         if (Environment.GetEnvironmentVariable("ASIO2RX_UPDATE_API") == "1")
         {
             File.WriteAllText(path, actual);
@@ -31,7 +30,18 @@ public class PublicApiTests
         Assert.Fail("The public API changed (set ASIO2RX_UPDATE_API=1 to approve):\n" + string.Join("\n", added.Concat(removed)));
     }
 
-    private static string SourceDirectory([CallerFilePath] string file = "") => Path.GetDirectoryName(file)!;
+    /// <summary>The test project's folder, found from the test assembly upwards. Not [CallerFilePath]: CI builds
+    /// (ContinuousIntegrationBuild) map source paths to /_/, which exists nowhere.</summary>
+    private static string TestProjectDirectory()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Asio2.Rx.Tests.csproj"))) return dir.FullName;
+            var nested = Path.Combine(dir.FullName, "Asio2.Rx.Tests");
+            if (File.Exists(Path.Combine(nested, "Asio2.Rx.Tests.csproj"))) return nested;
+        }
+        throw new DirectoryNotFoundException("Asio2.Rx.Tests.csproj was not found above " + AppContext.BaseDirectory);
+    }
 
     private static IEnumerable<string> Describe(Assembly assembly)
     {
