@@ -49,6 +49,10 @@ public abstract partial class Session
     /// frame size, because the peer would reject anything larger.</summary>
     private protected virtual int MaxSendPayload => Settings.Framing.GetHeaderLength(0) > 0 ? Settings.Framing.MaxFrameSize : int.MaxValue;
 
+    /// <summary>The largest message a protocol layer (RPC) should build for this session: what the peer's framing takes
+    /// in one frame; message transports with their own message limit override it.</summary>
+    internal virtual int MaxMessageSize => Settings.Framing.MaxFrameSize;
+
     /// <summary>Maps a transport exception to a close reason. Transports override this for their own error types.</summary>
     private protected virtual CloseReason ClassifyError(Exception ex) => ErrorClassifier.Classify(ex);
 

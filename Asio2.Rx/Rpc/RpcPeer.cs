@@ -39,7 +39,7 @@ public sealed partial class RpcPeer
         _settings = bindings.Settings;
         _wire = _settings.Wire;
         _messagePack = _wire as MessagePackRpcWire;
-        _maxFrameSize = session.Settings.Framing.MaxFrameSize;
+        _maxFrameSize = session.MaxMessageSize;
         _largeMessage = session.Settings.MaxSendQueueBytes / 4;
         session.Frames.Subscribe(OnFrame);
         session.Closed.Subscribe(OnClosed);

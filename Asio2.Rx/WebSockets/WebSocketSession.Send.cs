@@ -23,6 +23,9 @@ public sealed partial class WebSocketSession
     /// <summary>A message's size is bounded by the send queue, not by a framing.</summary>
     private protected override int MaxSendPayload => int.MaxValue - RecordHeaderLength;
 
+    /// <summary>The session's own <see cref="WebSocketOptions.MaxMessageSize"/>: peers are assumed to take what this side takes.</summary>
+    internal override int MaxMessageSize => _wsSettings.MaxMessageSize;
+
     private protected override async ValueTask WriteAsync(ReadOnlyMemory<byte> batch)
     {
         _wire.BeginBatch();
