@@ -254,12 +254,13 @@ public class UdpServerTests
     public async Task Broadcast_ReachesEverySession()
     {
         await using var server = new UdpServer();
+        var both = server.Sessions.Take(2).ToList().First("both sessions");
         var bound = server.Start("127.0.0.1", 0);
         using var a = RawSocket();
         using var b = RawSocket();
         await a.SendToAsync("hi"u8.ToArray(), SocketFlags.None, bound);
         await b.SendToAsync("hi"u8.ToArray(), SocketFlags.None, bound);
-        await Wait.Until(() => server.SessionCount == 2, "both sessions exist");
+        await both;
 
         Assert.Equal(2, server.Broadcast("news"));
         Assert.Equal("news", Encoding.UTF8.GetString(await ReceiveOne(a)));

@@ -24,6 +24,7 @@ public sealed class KcpConcurrentSendTests
             s.Closed.Subscribe(r => { lock (serverCloses) serverCloses.Add(r); });
             s.Frames.Subscribe(f => f.Session.Send(f.Data)); // echo, on the session's scheduler
         });
+        var announced = server.Sessions.Take(Clients).ToList().First("every client's server session");
         var bound = server.Start("127.0.0.1", 0);
 
         var clients = new List<KcpClient>();
@@ -38,7 +39,7 @@ public sealed class KcpConcurrentSendTests
             sessions.Add(await client.Connect(bound).First("a handshake"));
             clients.Add(client);
         }
-        await Wait.Until(() => server.SessionCount == Clients, "every client has its server session");
+        await announced;
 
         // Each client sends from a worker thread and waits for each send to reach KCP, so nearly every write is handed
         // over from that thread while the scheduler drains the echoes and acknowledgements of the previous ones.

@@ -34,11 +34,12 @@ public sealed class KcpLoopbackTests
     public async Task Disconnect_SendsFin_ServerSessionClosesWithRemoteClose()
     {
         await using var server = new KcpServer();
+        var announced = server.Sessions.First("the server session");
         var closed = server.Sessions.SelectMany(s => s.Closed).First("the server session's close");
         var bound = server.Start("127.0.0.1", 0);
         var client = new KcpClient();
         await client.Connect(bound).First("the handshake");
-        await Wait.Until(() => server.SessionCount == 1, "the server has the session");
+        await announced;
 
         await client.DisconnectAsync().WaitAsync(Wait.Long);
 
