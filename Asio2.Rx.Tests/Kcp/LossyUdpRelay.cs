@@ -64,6 +64,7 @@ internal sealed class LossyUdpRelay : IAsyncDisposable
                 await (toServer ? _back : _front).SendToAsync(buffer.AsMemory(0, r.ReceivedBytes), SocketFlags.None, target);
             }
             catch (SocketException) { } // lost, as UDP may
+            catch (ObjectDisposedException) { return; } // the relay was disposed between the receive and this send
         }
     }
 
