@@ -11,8 +11,13 @@ public abstract partial class Session
     /// <summary>Bytes accepted by <c>Send</c> and not yet written to the transport.</summary>
     public long QueuedSendBytes => _sendQueue.QueuedBytes;
 
-    /// <summary>Bytes written to the transport.</summary>
-    public long BytesSent => _sendQueue.SentPosition;
+    /// <summary>Bytes written to the transport. A WebSocket session counts its frames as they go out (headers, compressed
+    /// payloads and control frames included).</summary>
+    public long BytesSent => TransportBytesSent ?? _sendQueue.SentPosition;
+
+    /// <summary>Bytes the transport wrote, for a transport that counts them itself because its queued records are not
+    /// what it writes (WebSocket); null: the send queue's count, which is the wire's for byte streams.</summary>
+    private protected virtual long? TransportBytesSent => null;
 
     /// <summary>Frames accepted by <c>Send</c>.</summary>
     public long FramesSent => _sendQueue.FramesQueued;
@@ -267,7 +272,7 @@ public abstract partial class Session
                     room.SetResult();
                 }
             }
-            Asio2Metrics.BytesSent(_session.Transport, n);
+            if (_session.TransportBytesSent is null) Asio2Metrics.BytesSent(_session.Transport, n);
             if (Volatile.Read(ref _onDrained) is not null) CheckDrained(sent);
         }
 

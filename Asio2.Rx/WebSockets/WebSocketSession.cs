@@ -54,7 +54,7 @@ public sealed partial class WebSocketSession : Session
         SubProtocol = subProtocol;
         IsCompressed = deflate is not null;
         UpgradeRequest = upgradeRequest;
-        _wire = new WebSocketWire(stream, buffered, isServer, OnBytesReceived);
+        _wire = new WebSocketWire(stream, buffered, isServer, OnBytesReceived, OnBytesWritten);
         if (isServer) _wire.OnUnmasked = OnUnmaskedFrame;
         _ws = WebSocket.CreateFromStream(_wire, new WebSocketCreationOptions
         {
@@ -142,6 +142,17 @@ public sealed partial class WebSocketSession : Session
         Asio2Metrics.Drop(Transport, "protocol_error");
         ShutdownAfterPendingFrames(new CloseReason(CloseKind.ProtocolError, null, "the client sent an unmasked frame (RFC 6455 §5.1)", 1002), graceful: true);
         _readDone.TrySetResult();
+    }
+
+    // Frames written to the connection: the send queue's records carry a header of ours that never reaches the wire.
+    private long _bytesWritten;
+
+    private protected override long? TransportBytesSent => Volatile.Read(ref _bytesWritten);
+
+    private void OnBytesWritten(int count)
+    {
+        Interlocked.Add(ref _bytesWritten, count);
+        Asio2Metrics.BytesSent(Transport, count);
     }
 
     private static bool IsSendableCode(int code) => code is (>= 1000 and <= 1003) or (>= 1007 and <= 1011) or (>= 3000 and <= 4999);
