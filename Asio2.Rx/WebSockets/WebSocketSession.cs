@@ -19,7 +19,8 @@ namespace Asio2.Rx;
 /// violations close with 1002. Pings are answered, pongs and control frames never reach <c>Frames</c>.</para>
 /// <para><b>Sending.</b> <c>Send(bytes)</c> sends a binary message, <c>Send(string)</c> a text message, <c>Send(bytes, kind)</c>
 /// either; all go through
-/// the session's bounded send queue, one message per call, and queued messages leave in one write.</para>
+/// the session's bounded send queue, one message per call, and queued messages leave in one write. <c>SendAsync</c> of a
+/// stream or an observable of chunks sends one message in fragments, each queued when there is room.</para>
 /// <para><b>Close codes.</b> The reason's <see cref="CloseReason.Code"/> is the code received in the peer's close frame
 /// (<see cref="CloseKind.RemoteClose"/>) or the code this side sent: 1000 for <see cref="Session.Close()"/>, the code given
 /// to <see cref="Close(int, string?)"/>, 1001 when the server or client stops, 1002/1007/1009 for bad input. 1006 means
