@@ -214,6 +214,7 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
     private void Finish(HttpContext context, bool keepAlive)
     {
         _pipeline.Dequeue();
+        context.Request.End();
         _continueSent = false;
         HttpMetrics.Request(_session.Transport, context.Response.StatusCode, _session.Scheduler.Now - context.StartedAt);
         var body = context.Request.Body;
@@ -301,6 +302,7 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
         _upgradeHold?.Dispose();
         _reading?.Request.Body.Fail(new SessionClosedException(reason));
         _reading = null;
+        foreach (var context in _pipeline) context.Request.End();
         _server.Forget(this);
     }
 

@@ -282,7 +282,16 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
 
     private void HandlerFailed(HttpContext ctx, Exception ex)
     {
-        int status = ex is FormatException && ctx.MatchedRoute is not null ? 400 : ex is HttpRejectedException r ? r.StatusCode : 500;
+        if (ex is HttpRejectedException rejection)
+        {
+            // The client's input was refused while the handler read it (a multipart limit, a body too large): counted
+            // as a refusal by reason, not as a handler fault.
+            if (Logger.IsEnabled(LogLevel.Debug)) Logger.LogDebug("{Session} {Request} refused: {Reason} ({Message})", ctx.Session, ctx, rejection.Reason, rejection.Message);
+            HttpMetrics.Rejected(ctx.Session.Transport, rejection.Reason);
+            ctx.Response.TryCommitError(rejection.StatusCode);
+            return;
+        }
+        int status = ex is FormatException && ctx.MatchedRoute is not null ? 400 : 500;
         Logger.LogError(ex, "{Session} handler for {Request} failed; answering {Status}", ctx.Session, ctx, status);
         HttpMetrics.HandlerFault(ctx.Session.Transport);
         // When the response was committed before the failure, it goes out as committed.
