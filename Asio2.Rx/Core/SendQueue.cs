@@ -179,7 +179,7 @@ public abstract partial class Session
         private SendResult Overflow(int size)
         {
             var s = _session;
-            Asio2Metrics.Drop(s.Transport, "send_queue_full");
+            s.Settings.Metrics.Drop(s.Transport, "send_queue_full");
             string message = $"send queue over {s.Settings.MaxSendQueueBytes} bytes (a send of {size} bytes did not fit)";
             if (s.Settings.SendQueueFullPolicy == SendQueueFullPolicy.Reject)
                 return SendResult.Failed(new SendRejectedException(SendRejection.QueueFull, message));
@@ -267,7 +267,7 @@ public abstract partial class Session
                     room.SetResult();
                 }
             }
-            Asio2Metrics.BytesSent(_session.Transport, n);
+            _session.Settings.Metrics.BytesSent(_session.Transport, n);
             if (Volatile.Read(ref _onDrained) is not null) CheckDrained(sent);
         }
 

@@ -304,7 +304,7 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
     {
         int status = ex is FormatException && ctx.MatchedRoute is not null ? 400 : ex is HttpRejectedException r ? r.StatusCode : 500;
         Asio2Log.HttpHandlerFailed(Logger, ex, ctx.Session, ctx, status);
-        HttpTelemetry.HandlerFault(ctx.Session.Transport);
+        HttpTelemetry.HandlerFault(ctx.Session);
         // When the response was committed before the failure, it goes out as committed.
         ctx.Response.TryCommitError(status);
     }

@@ -139,7 +139,7 @@ public sealed partial class WebSocketSession : Session
     /// <summary>§5.1: a server closes with 1002 on an unmasked client frame. The wire reads nothing more.</summary>
     private void OnUnmaskedFrame()
     {
-        Asio2Metrics.Drop(Transport, "protocol_error");
+        Settings.Metrics.Drop(Transport, "protocol_error");
         ShutdownAfterPendingFrames(new CloseReason(CloseKind.ProtocolError, null, "the client sent an unmasked frame (RFC 6455 §5.1)", 1002), graceful: true);
         _readDone.TrySetResult();
     }
