@@ -215,6 +215,7 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
     private void Finish(HttpContext context, bool keepAlive)
     {
         _pipeline.Dequeue();
+        context.Request.End();
         _continueSent = false;
         HttpTelemetry.RequestFinished(context, _session.Scheduler.Now - context.StartedAt);
         var body = context.Request.Body;
@@ -302,6 +303,7 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
         _upgradeHold?.Dispose();
         _reading?.Request.Body.Fail(new SessionClosedException(reason));
         _reading = null;
+        foreach (var context in _pipeline) context.Request.End();
         foreach (var context in _pipeline) HttpTelemetry.RequestAborted(context, _session.Scheduler.Now - context.StartedAt, reason);
         _server.Forget(this);
     }
