@@ -24,6 +24,8 @@ namespace Asio2.Rx;
 /// <item><term><c>asio2rx.frame.received</c> ({frame})</term><description><c>asio2rx.frames.received</c></description></item>
 /// <item><term><c>asio2rx.dropped</c> ({item}; <c>asio2rx.drop.reason</c>)</term><description><c>asio2rx.drops</c> (tag <c>reason</c>)</description></item>
 /// <item><term><c>asio2rx.error</c> ({error}; <c>error.type</c>)</term><description><c>asio2rx.errors</c> (tag <c>kind</c>)</description></item>
+/// <item><term><c>http.server.request.duration</c> (s; <c>http.request.method</c>, <c>http.response.status_code</c>, <c>http.route</c>, ...), whose count is the request count</term><description><c>asio2rx.http.request.duration</c> and <c>asio2rx.http.requests</c> (tags <c>transport</c>, <c>status_class</c>)</description></item>
+/// <item><term><c>asio2rx.http.rejected</c> (tag <c>asio2rx.http.rejection</c>)</term><description>the same name with tag <c>reason</c></description></item>
 /// </list>
 /// The tag <c>transport</c> became <c>asio2rx.transport</c>.
 /// </remarks>
