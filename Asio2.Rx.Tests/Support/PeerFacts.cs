@@ -94,15 +94,6 @@ public sealed class PeerTheoryAttribute : TheoryAttribute
     }
 }
 
-/// <summary>A test that needs IPv6 on loopback: skipped with the reason where the system has none.</summary>
-public sealed class IPv6FactAttribute : FactAttribute
-{
-    public IPv6FactAttribute()
-    {
-        if (!System.Net.Sockets.Socket.OSSupportsIPv6) Skip = "this system has no IPv6";
-    }
-}
-
 /// <summary>A fact about <see cref="SocketLoop"/>, the pool's loop where the platform has epoll (Linux x64); skipped with
 /// the reason elsewhere, where the pool uses Rx's EventLoopScheduler.</summary>
 public sealed class SocketLoopFactAttribute : FactAttribute
