@@ -66,6 +66,19 @@ public class SocketLoopTests
     }
 
     [SocketLoopFact]
+    public async Task A_due_time_beyond_the_clocks_range_never_comes()
+    {
+        using var loop = NewLoop();
+        bool farRan = false;
+        var next = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // TimeSpan.MaxValue in stopwatch ticks overflows a long; it must not wrap into the past and run at once.
+        loop.Schedule(TimeSpan.MaxValue, () => farRan = true);
+        loop.Schedule(TimeSpan.FromDays(365 * 300), () => farRan = true);
+        loop.Schedule(() => next.SetResult(farRan));
+        Assert.False(await next.Task.WaitAsync(Wait.Long));
+    }
+
+    [SocketLoopFact]
     public void Work_scheduled_after_dispose_is_refused()
     {
         var loop = NewLoop();

@@ -67,6 +67,26 @@ public class SocketChannelTests
     }
 
     [SocketLoopFact]
+    public async Task A_reset_from_the_peer_fails_a_waiting_receive_as_a_reset()
+    {
+        using var loop = SocketLoop.TryCreate("test loop")!;
+        var (server, client) = await ConnectedPairAsync();
+        var channel = new SocketChannel(server);
+        channel.Attach(loop);
+        var receive = ReceiveOnLoop(loop, channel, new byte[64]);
+        await LoopCaughtUp(loop);
+        client.LingerState = new LingerOption(true, 0);
+        client.Dispose(); // RST
+        var (_, error, onLoop, pending) = await receive;
+        Assert.True(pending);
+        Assert.True(onLoop);
+        Assert.Equal(SocketError.ConnectionReset, Assert.IsType<SocketException>(error).SocketErrorCode);
+        Assert.Equal(CloseKind.Reset, ErrorClassifier.Classify(error!).Kind);
+        channel.Close();
+        server.Dispose();
+    }
+
+    [SocketLoopFact]
     public async Task A_zero_byte_receive_waits_for_data_and_leaves_it_for_the_next_read()
     {
         using var loop = SocketLoop.TryCreate("test loop")!;

@@ -33,6 +33,7 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
     private readonly PriorityQueue<Work, long> _timers = new(); // the loop's, by due timestamp
     private bool _sleeping;               // under _gate: the loop waits (or is about to) in epoll_wait
     private volatile bool _disposed;
+    private bool _fdsClosed;              // under _gate: the fd numbers may belong to someone else now
 
     private SocketLoop(int epoll, int wakeFd, string name)
     {
@@ -72,28 +73,39 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
 
     public override IDisposable Schedule<TState>(TState state, TimeSpan dueTime, Func<IScheduler, TState, IDisposable> action)
     {
-        long due = dueTime <= TimeSpan.Zero ? 0 : Stopwatch.GetTimestamp() + (long)(dueTime.TotalSeconds * Stopwatch.Frequency);
-        return Post(new Work<TState>(this, state, action, due));
+        return Post(new Work<TState>(this, state, action, DueTimestamp(dueTime)));
+    }
+
+    /// <summary>Saturates: a due time beyond the clock's range (<c>TimeSpan.MaxValue</c>) never comes, rather than
+    /// overflowing into the past.</summary>
+    internal static long DueTimestamp(TimeSpan dueTime)
+    {
+        if (dueTime <= TimeSpan.Zero) return 0;
+        long now = Stopwatch.GetTimestamp();
+        double ticks = dueTime.TotalSeconds * Stopwatch.Frequency;
+        return ticks >= long.MaxValue - now ? long.MaxValue : now + (long)ticks;
     }
 
     private Work Post(Work work)
     {
-        bool wake;
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             _incoming.Add(work);
-            wake = _sleeping;
-            _sleeping = false;
+            if (_sleeping)
+            {
+                _sleeping = false;
+                Wake();
+            }
         }
-        if (wake) Wake();
         return work;
     }
 
+    // Under _gate, as the loop closes the eventfd under it: a late write must not land in a reused fd number.
     private void Wake()
     {
         ulong one = 1;
-        Native.write(_wakeFd, ref one, sizeof(ulong));
+        if (!_fdsClosed) Native.write(_wakeFd, ref one, sizeof(ulong));
     }
 
     /// <summary>Registers <paramref name="fd"/> for one readiness report (readable, peer closed, or error) to
@@ -108,7 +120,11 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
     internal void Disarm(int fd)
     {
         var ev = default(Native.EpollEvent);
-        Native.epoll_ctl(_epoll, Native.EPOLL_CTL_DEL, fd, ref ev);
+        lock (_gate)
+        {
+            // Once the loop closed its epoll, the number may be another epoll's (.NET's own socket engine's).
+            if (!_fdsClosed) Native.epoll_ctl(_epoll, Native.EPOLL_CTL_DEL, fd, ref ev);
+        }
     }
 
     private void Run()
@@ -151,8 +167,12 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
         }
         finally
         {
-            Native.close(_epoll);
-            Native.close(_wakeFd);
+            lock (_gate)
+            {
+                _fdsClosed = true;
+                Native.close(_epoll);
+                Native.close(_wakeFd);
+            }
         }
     }
 
@@ -194,8 +214,8 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
         {
             if (_disposed) return;
             _disposed = true;
+            Wake();
         }
-        Wake();
     }
 
     /// <summary>A scheduled item; disposing it cancels it (and what it scheduled in turn, as Rx's items do).</summary>

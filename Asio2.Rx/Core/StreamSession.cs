@@ -333,18 +333,9 @@ internal sealed class StreamSession : Session, IValueTaskSource
     {
         if (_receive.IsCompletedSuccessfully)
         {
-            if (Scheduler is SocketLoop { IsCurrent: true })
-            {
-                // The receive completed on the loop thread itself (a SocketChannel): a new turn, without a hop.
-                var continuation = _continuation!;
-                _continuation = null;
-                NewTurn();
-                continuation();
-            }
-            else
-            {
-                ScheduleContinuation();
-            }
+            // Completed on the loop thread itself (a SocketChannel): a new turn, without a hop.
+            if (Scheduler is SocketLoop { IsCurrent: true }) ContinueInNewTurn();
+            else ScheduleContinuation();
         }
         else
         {
@@ -355,16 +346,21 @@ internal sealed class StreamSession : Session, IValueTaskSource
         }
     }
 
+    private void ContinueInNewTurn()
+    {
+        var continuation = _continuation!;
+        _continuation = null;
+        NewTurn();
+        continuation();
+    }
+
     private void ScheduleContinuation()
     {
         try
         {
             Scheduler.Schedule(this, static (_, s) =>
             {
-                var continuation = s._continuation!;
-                s._continuation = null;
-                s.NewTurn();
-                continuation();
+                s.ContinueInNewTurn();
                 return Disposable.Empty;
             });
         }

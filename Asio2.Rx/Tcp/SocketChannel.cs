@@ -139,7 +139,8 @@ internal sealed class SocketChannel(Socket socket) : IValueTaskSource<int>
             armed = _loop!.Arm(_fd, GCHandle.ToIntPtr(_self), first: !_registered);
             _registered = true;
         }
-        if (!armed) Finish(0, new SocketException(Marshal.GetLastPInvokeError()));
+        // An errno (ENOSPC: max_user_watches reached), not a SocketError code.
+        if (!armed) Finish(0, new IOException($"epoll_ctl: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}"));
     }
 
     /// <summary>The loop's epoll reported the socket readable (or closed, or failed). On the loop.</summary>
