@@ -87,6 +87,27 @@ public class SocketChannelTests
     }
 
     [SocketLoopFact]
+    public async Task Closing_as_the_loop_is_disposed_still_ends_the_waiting_receive()
+    {
+        var loop = SocketLoop.TryCreate("test loop")!;
+        var (server, client) = await ConnectedPairAsync();
+        using var _ = client;
+        var channel = new SocketChannel(server);
+        channel.Attach(loop);
+        var receive = ReceiveOnLoop(loop, channel, new byte[64]);
+        // The close is queued on the loop, then the loop is disposed before it runs it: the close must still happen.
+        loop.Schedule(() =>
+        {
+            channel.Close();
+            loop.Dispose();
+        });
+        var (_, error, _, pending) = await receive;
+        Assert.True(pending);
+        Assert.IsType<ObjectDisposedException>(error);
+        server.Dispose();
+    }
+
+    [SocketLoopFact]
     public async Task A_zero_byte_receive_waits_for_data_and_leaves_it_for_the_next_read()
     {
         using var loop = SocketLoop.TryCreate("test loop")!;

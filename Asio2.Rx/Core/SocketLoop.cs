@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Reactive.Concurrency;
+using System.Reactive.Disposables;
 using System.Runtime.InteropServices;
 
 namespace Asio2.Rx;
@@ -30,10 +31,11 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
     private readonly object _gate = new();
     private List<Work> _incoming = [];    // under _gate
     private List<Work> _running = [];     // the loop's
-    private readonly PriorityQueue<Work, long> _timers = new(); // the loop's, by due timestamp
+    private readonly PriorityQueue<Work, (long Due, long Seq)> _timers = new(); // the loop's; equal due times keep their order
+    private long _timerSeq;
     private bool _sleeping;               // under _gate: the loop waits (or is about to) in epoll_wait
     private volatile bool _disposed;
-    private bool _fdsClosed;              // under _gate: the fd numbers may belong to someone else now
+    private bool _ended;                  // under _gate: the thread is done; its fd numbers may be someone else's now
 
     private SocketLoop(int epoll, int wakeFd, string name)
     {
@@ -69,11 +71,11 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
     public bool IsCurrent => ReferenceEquals(t_current, this);
 
     public override IDisposable Schedule<TState>(TState state, Func<IScheduler, TState, IDisposable> action) =>
-        Post(new Work<TState>(this, state, action, 0));
+        Post(new Work<TState>(this, state, action, 0, atExit: false));
 
     public override IDisposable Schedule<TState>(TState state, TimeSpan dueTime, Func<IScheduler, TState, IDisposable> action)
     {
-        return Post(new Work<TState>(this, state, action, DueTimestamp(dueTime)));
+        return Post(new Work<TState>(this, state, action, DueTimestamp(dueTime), atExit: false));
     }
 
     /// <summary>Saturates: a due time beyond the clock's range (<c>TimeSpan.MaxValue</c>) never comes, rather than
@@ -91,21 +93,46 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            _incoming.Add(work);
-            if (_sleeping)
-            {
-                _sleeping = false;
-                Wake();
-            }
+            Add(work);
         }
         return work;
+    }
+
+    private void Add(Work work)
+    {
+        _incoming.Add(work);
+        if (_sleeping)
+        {
+            _sleeping = false;
+            Wake();
+        }
+    }
+
+    /// <summary>Runs <paramref name="action"/> on the loop, also once it is disposed (as the thread ends), or here when
+    /// the thread has ended: for a channel's clean-up, which must not race with a report the loop still dispatches
+    /// and must not be dropped with the rest of the queue.</summary>
+    internal void RunAtLeastAtExit<TState>(TState state, Action<TState> action)
+    {
+        lock (_gate)
+        {
+            if (!_ended)
+            {
+                Add(new Work<(TState, Action<TState>)>(this, (state, action), static (_, s) =>
+                {
+                    s.Item2(s.Item1);
+                    return Disposable.Empty;
+                }, 0, atExit: true));
+                return;
+            }
+        }
+        action(state);
     }
 
     // Under _gate, as the loop closes the eventfd under it: a late write must not land in a reused fd number.
     private void Wake()
     {
         ulong one = 1;
-        if (!_fdsClosed) Native.write(_wakeFd, ref one, sizeof(ulong));
+        if (!_ended) Native.write(_wakeFd, ref one, sizeof(ulong));
     }
 
     /// <summary>Registers <paramref name="fd"/> for one readiness report (readable, peer closed, or error) to
@@ -123,7 +150,7 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
         lock (_gate)
         {
             // Once the loop closed its epoll, the number may be another epoll's (.NET's own socket engine's).
-            if (!_fdsClosed) Native.epoll_ctl(_epoll, Native.EPOLL_CTL_DEL, fd, ref ev);
+            if (!_ended) Native.epoll_ctl(_epoll, Native.EPOLL_CTL_DEL, fd, ref ev);
         }
     }
 
@@ -142,7 +169,7 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
                     if (_incoming.Count > 0 || _disposed) timeout = 0;
                     else
                     {
-                        timeout = _timers.TryPeek(out _, out long due) ? MillisecondsUntil(due) : -1;
+                        timeout = _timers.TryPeek(out _, out var key) ? MillisecondsUntil(key.Due) : -1;
                         _sleeping = timeout != 0;
                     }
                 }
@@ -167,12 +194,17 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
         }
         finally
         {
+            List<Work> left;
             lock (_gate)
             {
-                _fdsClosed = true;
+                _ended = true;
                 Native.close(_epoll);
                 Native.close(_wakeFd);
+                left = _incoming;
             }
+            // Scheduled work not run is dropped (as EventLoopScheduler drops it), the channels' clean-up is not.
+            foreach (var work in left)
+                if (work.AtExit) work.Invoke();
         }
     }
 
@@ -189,12 +221,12 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
         long now = Stopwatch.GetTimestamp();
         foreach (var work in ready)
         {
-            if (work.Due > now) _timers.Enqueue(work, work.Due);
+            if (work.Due > now) _timers.Enqueue(work, (work.Due, _timerSeq++));
             else work.Invoke();
         }
         ready.Clear();
         now = Stopwatch.GetTimestamp();
-        while (_timers.TryPeek(out var timer, out long due) && due <= now)
+        while (_timers.TryPeek(out var timer, out var key) && key.Due <= now)
         {
             _timers.Dequeue();
             timer.Invoke();
@@ -219,12 +251,14 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
     }
 
     /// <summary>A scheduled item; disposing it cancels it (and what it scheduled in turn, as Rx's items do).</summary>
-    private abstract class Work(long due) : IDisposable
+    private abstract class Work(long due, bool atExit) : IDisposable
     {
         private static readonly IDisposable Canceled = new CanceledMark();
         private IDisposable? _inner;
 
         public long Due { get; } = due;
+
+        public bool AtExit { get; } = atExit;
 
         public void Invoke()
         {
@@ -245,7 +279,8 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
         }
     }
 
-    private sealed class Work<TState>(SocketLoop loop, TState state, Func<IScheduler, TState, IDisposable> action, long due) : Work(due)
+    private sealed class Work<TState>(SocketLoop loop, TState state, Func<IScheduler, TState, IDisposable> action, long due, bool atExit)
+        : Work(due, atExit)
     {
         protected override IDisposable Run() => action(loop, state);
     }

@@ -59,19 +59,8 @@ internal sealed class SocketChannel(Socket socket) : IValueTaskSource<int>
             _loop = null;
             socket.Blocking = true;
         }
-        // Freed by a later work item: an epoll report already collected for this channel is dispatched before it.
-        try
-        {
-            loop.Schedule(this, static (_, c) =>
-            {
-                c._self.Free();
-                return Disposable.Empty;
-            });
-        }
-        catch (ObjectDisposedException)
-        {
-            _self.Free();
-        }
+        // Freed after an epoll report already collected for this channel was dispatched.
+        loop.RunAtLeastAtExit(this, static c => c._self.Free());
     }
 
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
@@ -198,24 +187,11 @@ internal sealed class SocketChannel(Socket socket) : IValueTaskSource<int>
             if (loop is null) return;
             if (_registered) loop.Disarm(_fd);
         }
-        try
+        loop.RunAtLeastAtExit(this, static c =>
         {
-            loop.Schedule(this, static (_, c) =>
-            {
-                c.Closed();
-                return Disposable.Empty;
-            });
-        }
-        catch (ObjectDisposedException)
-        {
-            Closed(); // the loop is gone: nothing runs there any more
-        }
-    }
-
-    private void Closed()
-    {
-        Finish(0, new ObjectDisposedException(nameof(Socket)));
-        if (_self.IsAllocated) _self.Free();
+            c.Finish(0, new ObjectDisposedException(nameof(Socket)));
+            c._self.Free();
+        });
     }
 
     public ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
