@@ -10,7 +10,8 @@ namespace Asio2.Rx;
 public sealed partial class WebSocketSession
 {
     /// <summary>Messages received back to back (the WebSocket had them buffered) are delivered together, up to this many
-    /// bytes; then the batch goes out even if more are ready.</summary>
+    /// bytes (or <see cref="SessionOptions.MaxPendingReceiveBytes"/>, if smaller); then the batch goes out even if more
+    /// are ready. While reading is held, one batch and one receive wait in the session.</summary>
     private const int MaxBatchBytes = 64 * 1024;
 
     /// <summary>
@@ -21,6 +22,7 @@ public sealed partial class WebSocketSession
     private async Task ReadLoopAsync()
     {
         int chunk = Settings.ReceiveBufferSize;
+        int maxBatch = Math.Min(MaxBatchBytes, Settings.MaxPendingReceiveBytes);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(chunk);
         // [start, messageStart): complete messages not yet delivered (bounds holds them); [messageStart, end): the message being read
         int start = 0, messageStart = 0, end = 0;
@@ -88,7 +90,7 @@ public sealed partial class WebSocketSession
                     kind = messageKind;
                     bounds.Add(messageStart - start, end - messageStart);
                     messageStart = end;
-                    if (messageStart - start >= MaxBatchBytes) await Deliver(buffer, ref start, messageStart, ref bounds, kind).ConfigureAwait(false);
+                    if (messageStart - start >= maxBatch) await Deliver(buffer, ref start, messageStart, ref bounds, kind).ConfigureAwait(false);
                 }
                 if (!IsOpen && CloseReason!.Kind is not (CloseKind.LocalClose or CloseKind.Stopped))
                 {
@@ -171,7 +173,7 @@ public sealed partial class WebSocketSession
             return;
         }
         var io = ex is WebSocketException { InnerException: { } inner } ? inner : ex;
-        if (Logger.IsEnabled(LogLevel.Debug)) Logger.LogDebug(ex, "{Session} receive failed", this);
+        Asio2Log.WebSocketReceiveFailed(Logger, ex, this);
         ShutdownAfterPendingFrames(ClassifyError(io) with { Code = 1006 }, graceful: false);
     }
 }
