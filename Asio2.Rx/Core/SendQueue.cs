@@ -253,7 +253,7 @@ public abstract partial class Session
                     _writerActive = false;
                     if (_failed is not null) _chain.ReleaseAll();
                 }
-                if (_session.IsOpen && _session.Logger.IsEnabled(LogLevel.Debug)) _session.Logger.LogDebug(ex, "{Session} write failed", _session);
+                if (_session.IsOpen) Asio2Log.WriteFailed(_session.Logger, ex, _session);
                 _session.Shutdown(_session.ClassifyError(ex), graceful: false);
             }
         }

@@ -173,7 +173,7 @@ public sealed partial class WebSocketSession
             return;
         }
         var io = ex is WebSocketException { InnerException: { } inner } ? inner : ex;
-        if (Logger.IsEnabled(LogLevel.Debug)) Logger.LogDebug(ex, "{Session} receive failed", this);
+        Asio2Log.WebSocketReceiveFailed(Logger, ex, this);
         ShutdownAfterPendingFrames(ClassifyError(io) with { Code = 1006 }, graceful: false);
     }
 }

@@ -199,7 +199,7 @@ public sealed partial class WebSocketSession : Session
         }
         catch (Exception ex)
         {
-            Logger.LogDebug(ex, "{Session} close handshake failed", this);
+            Asio2Log.WebSocketCloseFailed(Logger, ex, this);
         }
         finally
         {
