@@ -150,7 +150,7 @@ public sealed partial class WebSocketSession
     private ValueTask OnMessageTooLarge(byte[] buffer, int start, int messageStart, ref FrameBoundsList bounds, FrameKind kind)
     {
         var delivered = bounds.Count > 0 ? DeliverAsync(bounds.ToBatch(this, buffer, start, messageStart - start, kind)) : default;
-        Asio2Metrics.Drop(Transport, "message_too_large");
+        Settings.Metrics.Drop(Transport, "message_too_large");
         ShutdownAfterPendingFrames(new CloseReason(CloseKind.FrameTooLarge, null,
             $"a message exceeded the maximum message size of {_wsSettings.MaxMessageSize} bytes", 1009), graceful: true);
         return delivered;
@@ -168,7 +168,7 @@ public sealed partial class WebSocketSession
         }
         if (_wire.SentCloseCode is { } sent)
         {
-            Asio2Metrics.Drop(Transport, "protocol_error");
+            Settings.Metrics.Drop(Transport, "protocol_error");
             ShutdownAfterPendingFrames(new CloseReason(sent == 1009 ? CloseKind.FrameTooLarge : CloseKind.ProtocolError, ex, ex.Message, sent), graceful: true);
             return;
         }
