@@ -54,7 +54,7 @@ public sealed partial class WebSocketSession : Session
         SubProtocol = subProtocol;
         IsCompressed = deflate is not null;
         UpgradeRequest = upgradeRequest;
-        _wire = new WebSocketWire(stream, buffered, isServer, OnBytesReceived);
+        _wire = new WebSocketWire(stream, buffered, isServer, deflate is not null, OnBytesReceived);
         if (isServer) _wire.OnUnmasked = OnUnmaskedFrame;
         _ws = WebSocket.CreateFromStream(_wire, new WebSocketCreationOptions
         {
@@ -148,7 +148,7 @@ public sealed partial class WebSocketSession : Session
 
     private protected override void StartTransport()
     {
-        _ = ReadLoopAsync();
+        StartReadLoop();
         if (_wsSettings.PingInterval is { } interval) ArmKeepAlive(interval);
     }
 
