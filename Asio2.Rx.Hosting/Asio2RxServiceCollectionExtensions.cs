@@ -54,6 +54,22 @@ public static class Asio2RxServiceCollectionExtensions
     public static NetworkServiceBuilder<KcpClient, KcpClientOptions> AddKcpClient(this IServiceCollection services, string name) =>
         services.AddNetworkService(name, NetworkServiceKinds.Client<KcpClient, KcpClientOptions>(static o => new KcpClient(o)));
 
+    /// <summary>Adds an <see cref="HttpServer"/> (HTTPS when its options say so) named <paramref name="name"/>. On
+    /// shutdown the requests in flight are answered (within <see cref="HttpServerOptions.ShutdownTimeout"/>), then
+    /// the connections drain. Map routes in <c>OnStarting</c>; configuration binds <c>Limits:...</c> too.</summary>
+    public static NetworkServiceBuilder<HttpServer, HttpServerOptions> AddHttpServer(this IServiceCollection services, string name) =>
+        services.AddNetworkService(name, NetworkServiceKinds.Http());
+
+    /// <summary>Adds an <see cref="RpcServer"/> over TCP (TLS when its options say so) named <paramref name="name"/>:
+    /// bind its functions in <c>OnStarting</c>; configuration binds the RPC settings under <c>Rpc:...</c>.</summary>
+    public static NetworkServiceBuilder<RpcServer, RpcServerOptions> AddRpcServer(this IServiceCollection services, string name) =>
+        services.AddNetworkService(name, NetworkServiceKinds.RpcServer());
+
+    /// <summary>Adds an <see cref="RpcClient"/> over TCP named <paramref name="name"/> that connects to
+    /// <c>Host</c>:<c>Port</c> when the host starts; see <see cref="AddTcpClient"/>.</summary>
+    public static NetworkServiceBuilder<RpcClient, RpcClientOptions> AddRpcClient(this IServiceCollection services, string name) =>
+        services.AddNetworkService(name, NetworkServiceKinds.RpcClient());
+
     /// <summary>Registers one named service of any kind: its options, the keyed singleton, and its hosted service.</summary>
     internal static NetworkServiceBuilder<TService, TOptions> AddNetworkService<TService, TOptions>(
         this IServiceCollection services, string name, NetworkServiceKind<TService, TOptions> kind)

@@ -29,7 +29,7 @@ internal sealed class NetworkServiceKind<TService, TOptions>
     public required Action<TService> Abort { get; init; }
 }
 
-/// <summary>The kinds for the transports' servers and clients.</summary>
+/// <summary>The kinds for the transports' and protocols' servers and clients.</summary>
 internal static class NetworkServiceKinds
 {
     /// <summary>A <see cref="SessionServer"/> (TCP, UDP, KCP, and any protocol server built on one).</summary>
@@ -41,10 +41,7 @@ internal static class NetworkServiceKinds
         UseServices = UseSessionServices,
         Start = static (server, options, _) => server.Start(options.Host, options.Port),
         Stop = static server => server.StopAsync(),
-        Abort = static server =>
-        {
-            foreach (var session in server.GetSessions()) session.Abort();
-        },
+        Abort = static server => AbortAll(server.GetSessions()),
     };
 
     /// <summary>A <see cref="NetworkClient"/> (TCP, UDP, KCP): connects in the background and keeps reconnecting per its options.</summary>
@@ -54,14 +51,51 @@ internal static class NetworkServiceKinds
     {
         Create = create,
         UseServices = UseSessionServices,
-        // The host does not wait for the peer: a service may start before what it connects to. A client that gives
-        // up (reconnecting off, or out of attempts) says so in the log; its Connections stream tells the app.
-        Start = static (client, options, logger) => client.Connect(options.Host, options.Port).Subscribe(
-            static _ => { },
-            error => HostingLog.ConnectGaveUp(logger, options.Host, options.Port, error)),
+        Start = static (client, options, logger) => Connect(client, options.Host, options.Port, logger),
         Stop = static client => client.DisconnectAsync(),
         Abort = static client => client.Session?.Abort(),
     };
+
+    /// <summary>An <see cref="HttpServer"/>: its own graceful stop (requests in flight answered, within its
+    /// <see cref="HttpServerOptions.ShutdownTimeout"/>), then the connections' drain.</summary>
+    public static NetworkServiceKind<HttpServer, HttpServerOptions> Http() => new()
+    {
+        Create = static o => new HttpServer(o),
+        UseServices = UseSessionServices,
+        Start = static (server, options, _) => server.Start(options.Host, options.Port),
+        Stop = static server => server.StopAsync(),
+        Abort = static server => AbortAll(server.GetSessions()),
+    };
+
+    /// <summary>An <see cref="RpcServer"/> over its own <see cref="TcpServer"/> (TLS when the options say so).</summary>
+    public static NetworkServiceKind<RpcServer, RpcServerOptions> RpcServer() => new()
+    {
+        Create = static o => new RpcServer(new TcpServer(o.WithWireFraming()), o.Rpc),
+        UseServices = UseSessionServices,
+        Start = static (rpc, options, _) => rpc.Server.Start(options.Host, options.Port),
+        Stop = static rpc => rpc.Server.StopAsync(),
+        Abort = static rpc => AbortAll(rpc.Server.GetSessions()),
+    };
+
+    /// <summary>An <see cref="RpcClient"/> over its own <see cref="TcpClient"/>, connecting as <see cref="Client{TClient, TOptions}"/> does.</summary>
+    public static NetworkServiceKind<RpcClient, RpcClientOptions> RpcClient() => new()
+    {
+        Create = static o => new RpcClient(new TcpClient(o.WithWireFraming()), o.Rpc),
+        UseServices = UseSessionServices,
+        Start = static (rpc, options, logger) => Connect((TcpClient)rpc.Client, options.Host, options.Port, logger),
+        Stop = static rpc => ((TcpClient)rpc.Client).DisconnectAsync(),
+        Abort = static rpc => rpc.Client.Session?.Abort(),
+    };
+
+    // The host does not wait for the peer: a service may start before what it connects to. A client that gives up
+    // (reconnecting off, or out of attempts) says so in the log; its Connections stream tells the app.
+    private static void Connect(NetworkClient client, string host, int port, ILogger logger) =>
+        client.Connect(host, port).Subscribe(static _ => { }, error => HostingLog.ConnectGaveUp(logger, host, port, error));
+
+    private static void AbortAll(IReadOnlyList<Session> sessions)
+    {
+        foreach (var session in sessions) session.Abort();
+    }
 
     /// <summary>The logger and scheduler pool from the container, where the app left them unset (any <see cref="SessionOptions"/>).</summary>
     internal static void UseSessionServices(SessionOptions options, IServiceProvider services, ILogger logger)

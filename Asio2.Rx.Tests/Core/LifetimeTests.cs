@@ -17,11 +17,11 @@ public class LifetimeTests
     {
         var server = new TcpServer(new TcpServerOptions { Framing = Framing.Delimiter('\n') });
         var ended = Ended(server);
-        var returned = new ReplaySubject<Unit>();
+        var returned = new ReplaySubject<bool>();
         server.Sessions.SelectMany(s => s.Frames).Subscribe(_ =>
         {
             server.Dispose();
-            returned.OnNext(Unit.Default);
+            returned.OnNext(ended.IsCompleted);
         });
         var closed = server.Sessions.SelectMany(s => s.Closed).Replay();
         closed.Connect();
@@ -30,7 +30,9 @@ public class LifetimeTests
 
         await peer.SendAsync(Encoding.ASCII.GetBytes("stop\n"));
 
-        await returned.First("Dispose to return inside the handler");
+        // Dispose returned without waiting for the stop, which cannot finish while this handler holds the session's
+        // scheduler (the session's finish runs there).
+        Assert.False(await returned.First("Dispose to return inside the handler"));
         Assert.Equal(NotificationKind.OnCompleted, (await ended).Kind);
         Assert.Equal(CloseKind.Stopped, (await closed.First("the session's close")).Kind);
         Assert.Empty(await Wait.ReadExactly(peer, 1)); // the peer sees the connection end

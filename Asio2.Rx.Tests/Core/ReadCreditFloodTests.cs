@@ -1,7 +1,9 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Reactive.Linq;
+using Asio2.Rx.Tests.ReliableUdp;
 using Asio2.Rx.Tests.Secure;
 
 namespace Asio2.Rx.Tests.Core;
@@ -29,7 +31,11 @@ public class ReadCreditFloodTests
         private int _expected; // the next byte of the pattern (steps run one at a time: no lock)
         private bool _intact = true;
 
-        public SlowConsumer(Session session, long total)
+        /// <param name="session">The session whose frames are consumed.</param>
+        /// <param name="total">The bytes to expect.</param>
+        /// <param name="firstStepWaitsFor">When given, the step for the first frame lasts until it completes: the
+        /// consumer holds reading that long.</param>
+        public SlowConsumer(Session session, long total, Task? firstStepWaitsFor = null)
         {
             _total = total;
             session.Frames
@@ -40,7 +46,8 @@ public class ReadCreditFloodTests
                     // included, so this frame is not counted twice).
                     long waiting = Volatile.Read(ref _delivered) - Volatile.Read(ref _processed) + session.PendingReceiveBytes - f.Length;
                     if (waiting > _maxWaiting) _maxWaiting = waiting;
-                    await Task.Yield(); // the asynchronous work: continue on the thread pool, off the session's scheduler
+                    if (Interlocked.Exchange(ref firstStepWaitsFor, null) is { } hold) await hold;
+                    else await Task.Yield(); // the asynchronous work: continue on the thread pool, off the session's scheduler
                     Check(f.Data.Span);
                     if (Interlocked.Add(ref _processed, f.Length) >= _total) _done.TrySetResult();
                     return f.Length;
@@ -101,7 +108,7 @@ public class ReadCreditFloodTests
         }, chunks: 256);
 
     [Fact]
-    public Task Tls_64MiBFlatOut_AgainstAnAsyncConsumer_StaysUnderTheBound() =>
+    public Task Tls_256MiBFlatOut_AgainstAnAsyncConsumer_StaysUnderTheBound() =>
         AssertFloodHeld(new TcpServerOptions { Tls = TlsKit.ServerOptions() }, async (endPoint, send, done) =>
         {
             using var socket = await Wait.ConnectRaw(endPoint);
@@ -114,12 +121,12 @@ public class ReadCreditFloodTests
             await send(async chunk => await ssl.WriteAsync(chunk));
             // Closing now could reset the connection (the server's session ticket sits unread here) and lose data.
             await done;
-        }, chunks: 64);
+        }, chunks: 256);
 
     [Fact]
-    public async Task Udp_32MiBFlatOut_WhileTheConsumerHolds_DropsAreCountedAndWhatArrivesIsIntact()
+    public async Task Udp_256MiBFlatOut_WhileTheConsumerHolds_DropsAreCountedAndWhatArrivesIsIntact()
     {
-        const int size = 1024, count = 32 * 1024;
+        const int size = 4096, count = 64 * 1024;
         await using var server = new UdpServer(new UdpServerOptions { MaxPendingReceiveBytes = Bound });
         var senderDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var last = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -158,22 +165,34 @@ public class ReadCreditFloodTests
     }
 
     [Fact]
-    public async Task Kcp_16MiB_AgainstAnAsyncConsumer_StaysInsideKcp_AndArrivesIntact()
+    public async Task Kcp_16MiB_WhileTheConsumerHolds_TheServerAdvertisesAZeroWindow_ThenAllArrivesIntact()
     {
         const int chunk = 16 * 1024, chunks = 1024;
         long total = (long)chunk * chunks;
         await using var server = new KcpServer(new KcpServerOptions { MaxPendingReceiveBytes = Bound });
         var consumer = new TaskCompletionSource<SlowConsumer>(TaskCreationOptions.RunContinuationsAsynchronously);
         var kcpWindowBytes = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Seen on the wire: the first segment in which the server advertises a receive window of zero, and how many
+        // payload bytes the client had pushed toward the server by then.
+        var windowClosed = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        long pushed = 0;
         server.Sessions.Subscribe(s =>
         {
             var engine = ((KcpSession)s).Engine;
             kcpWindowBytes.TrySetResult((long)engine.ReceiveWindow * engine.Mss);
-            consumer.TrySetResult(new SlowConsumer(s, total));
+            consumer.TrySetResult(new SlowConsumer(s, total, firstStepWaitsFor: windowClosed.Task));
         });
         var endPoint = server.Start("127.0.0.1", 0);
+        await using var relay = new LossyUdpRelay(endPoint, lossRate: 0, seed: 1, (toServer, datagram) =>
+        {
+            foreach (var (cmd, window, length) in KcpSegments(datagram.Span))
+            {
+                if (toServer && cmd == Kcp.CmdPush) pushed += length;
+                if (!toServer && window == 0) windowClosed.TrySetResult(Volatile.Read(ref pushed));
+            }
+        });
         await using var client = new KcpClient();
-        var session = await client.Connect(endPoint).First("the handshake");
+        var session = await client.Connect(relay.FrontEndPoint).First("the handshake");
 
         var data = Enumerable.Range(0, chunk * chunks).Select(i => (byte)(i % 251)).ToArray();
         var sends = new Queue<Task>();
@@ -182,14 +201,30 @@ public class ReadCreditFloodTests
             if (sends.Count == 64) await sends.Dequeue().WaitAsync(Wait.Long); // the client's send queue stays bounded
             sends.Enqueue(session.Send(data.AsMemory(i * chunk, chunk)).AsTask());
         }
+        long pushedWhenClosed = await windowClosed.Task.WaitAsync(Wait.Long);
         var c = await consumer.Task.WaitAsync(Wait.Long);
         await c.Done.WaitAsync(TimeSpan.FromMinutes(3));
 
+        Assert.True(pushedWhenClosed < total, $"the sender had pushed {pushedWhenClosed} of {total} bytes when the window closed");
         Assert.Equal(total, c.Processed);
         Assert.True(c.Intact, "the messages arrived in order and unchanged");
         // A drain takes at most KCP's receive window out of it: that, or the inbox's bound, is all that waits here.
         long bound = Math.Max(Bound, await kcpWindowBytes.Task) + chunk;
         Assert.True(c.MaxWaiting <= bound, $"{c.MaxWaiting} bytes waited in the process; the bound is {bound}");
+    }
+
+    /// <summary>The command, advertised window and payload length of each KCP segment in a datagram (none in asio2's
+    /// 12-byte handshake datagrams).</summary>
+    private static List<(byte Cmd, int Window, int Length)> KcpSegments(ReadOnlySpan<byte> datagram)
+    {
+        var segments = new List<(byte, int, int)>();
+        while (datagram.Length >= Kcp.Overhead)
+        {
+            int length = BinaryPrimitives.ReadInt32LittleEndian(datagram[20..]);
+            segments.Add((datagram[4], BinaryPrimitives.ReadUInt16LittleEndian(datagram[6..]), length));
+            datagram = datagram[Math.Min(datagram.Length, Kcp.Overhead + Math.Max(length, 0))..];
+        }
+        return segments;
     }
 
     private static byte[] Datagram(int seq, int size)

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
+using Microsoft.Extensions.Logging;
 
 namespace Asio2.Rx.Tests.Datagrams;
 
@@ -89,7 +90,8 @@ public class UdpEndpointTests
     [Fact]
     public async Task SubscriberThatThrows_IsLogged_TheEndpointKeepsReceiving()
     {
-        using var endpoint = new UdpEndpoint();
+        var log = new RecordingLogger();
+        using var endpoint = new UdpEndpoint(new UdpEndpointOptions { Logger = log });
         using var peer = new UdpEndpoint();
         var bound = endpoint.Bind("127.0.0.1", 0);
         peer.Bind("127.0.0.1", 0);
@@ -100,6 +102,11 @@ public class UdpEndpointTests
         peer.SendTo(bound, "two");
 
         Assert.Equal("two", (await second).Text);
+        // Datagrams are delivered in order on one scheduler: the first one's failure was logged before the second came.
+        var entry = Assert.Single(log.Entries);
+        Assert.Equal(LogLevel.Error, entry.Level);
+        Assert.Equal("handler bug", Assert.IsType<InvalidOperationException>(entry.Exception).Message);
+        Assert.Equal(2, endpoint.DatagramsReceived);
     }
 
     [Fact]

@@ -109,16 +109,20 @@ public class UdpServerTests
     {
         await using var server = new UdpServer(new UdpServerOptions { MaxDatagramSize = 100 });
         server.Sessions.Subscribe(s => s.Frames.Subscribe(f => f.Session.Send(f.Data)));
+        var drops = Observable.FromEvent<string>(h => server.Drops.Dropped += h, h => server.Drops.Dropped -= h).Replay();
+        using var _ = drops.Connect();
         var bound = server.Start("127.0.0.1", 0);
         using var socket = RawSocket();
 
         await socket.SendToAsync(new byte[101], SocketFlags.None, bound);  // new endpoint, oversize: no session
-        await Wait.Until(() => server.DroppedDatagrams == 1, "the first oversize datagram is counted");
+        Assert.Equal("datagram_too_large", await drops.First("the first oversize datagram to be counted"));
+        Assert.Equal(1, server.DroppedDatagrams);
         Assert.Equal(0, server.SessionCount);
         await socket.SendToAsync(new byte[100], SocketFlags.None, bound);
         Assert.Equal(100, (await ReceiveOne(socket)).Length);
         await socket.SendToAsync(new byte[101], SocketFlags.None, bound);  // known endpoint, oversize
-        await Wait.Until(() => server.DroppedDatagrams == 2, "the second oversize datagram is counted");
+        Assert.Equal("datagram_too_large", await drops.Skip(1).First("the second oversize datagram to be counted"));
+        Assert.Equal(2, server.DroppedDatagrams);
         await socket.SendToAsync(new byte[3], SocketFlags.None, bound);
         Assert.Equal(3, (await ReceiveOne(socket)).Length);
     }

@@ -59,6 +59,29 @@ public class CustomFramingTests
     }
 
     [Fact]
+    public async Task OverTcp_EveryConnectionHasItsOwnStatefulMatcher()
+    {
+        // The n-th frame of a connection is n bytes long; the server answers each frame with its length.
+        var framing = Framing.Custom(() =>
+        {
+            int next = 1;
+            return buffer => buffer.Length < next ? FrameMatch.NeedMore : FrameMatch.Frame(next++);
+        });
+        await using var server = new TcpServer(new TcpServerOptions { Framing = framing });
+        server.Sessions.SelectMany(s => s.Frames).Subscribe(f => f.Session.Send([(byte)f.Length]));
+        var endPoint = server.Start("127.0.0.1", 0);
+        using var a = await Wait.ConnectRaw(endPoint);
+        using var b = await Wait.ConnectRaw(endPoint);
+
+        // Interleaved: a matcher shared by both connections would wait for 2 bytes from b, then cut 3 from a.
+        foreach (var (socket, frame) in new[] { (a, Bytes("01")), (b, Bytes("01")), (a, Bytes("0203")), (b, Bytes("0203")) })
+        {
+            await socket.SendAsync(frame);
+            Assert.Equal([(byte)frame.Length], await Wait.ReadExactly(socket, 1));
+        }
+    }
+
+    [Fact]
     public void AnIllegalAnswer_IsIllegalDataAfterTheFramesBeforeIt() =>
         AssertFails(Decode(Framing.Custom(OneByteLength), Bytes("0161FF00")), FrameError.IllegalData, Bytes("61"));
 

@@ -4,15 +4,15 @@ using System.Net.Http;
 
 namespace Asio2.Rx.Tests.Http;
 
-/// <summary>HTTP instruments on the Asio2.Rx meter: requests by status class, duration, refusals by reason; and forms.</summary>
+/// <summary>HTTP instruments on the Asio2.Rx meter: request durations by status and route, active requests, refusals by reason; and forms.</summary>
 public sealed class HttpMetricsTests
 {
     [Fact]
-    public async Task Requests_AreCountedByStatusClass_AndRefusalsByReason()
+    public async Task Requests_AreRecordedByStatusAndRoute_AndRefusalsByReason()
     {
         var counted = new ConcurrentBag<(string Name, long Value, string Tags)>();
         using var listener = new MeterListener();
-        listener.InstrumentPublished = (i, l) => { if (i.Meter.Name == "Asio2.Rx" && i.Name.StartsWith("asio2rx.http.")) l.EnableMeasurementEvents(i); };
+        listener.InstrumentPublished = (i, l) => { if (i.Meter.Name == "Asio2.Rx" && (i.Name.StartsWith("asio2rx.http.") || i.Name.StartsWith("http.server."))) l.EnableMeasurementEvents(i); };
         listener.SetMeasurementEventCallback<long>((i, v, tags, _) =>
             counted.Add((i.Name, v, string.Join(",", tags.ToArray().Select(t => $"{t.Key}={t.Value}")))));
         listener.SetMeasurementEventCallback<double>((i, v, tags, _) =>
@@ -27,10 +27,11 @@ public sealed class HttpMetricsTests
         await server.DisposeAsync();
 
         // Other tests run in parallel on the same meter: look for this server's port-independent signs only.
-        Assert.Contains(counted, c => c.Name == "asio2rx.http.requests" && c.Tags.Contains("status_class=2xx"));
-        Assert.Contains(counted, c => c.Name == "asio2rx.http.requests" && c.Tags.Contains("status_class=4xx"));
-        Assert.Contains(counted, c => c.Name == "asio2rx.http.request.duration" && c.Tags.Contains("status_class=2xx"));
-        Assert.Contains(counted, c => c.Name == "asio2rx.http.rejected" && c.Tags.Contains("reason=InvalidHost"));
+        Assert.Contains(counted, c => c.Name == "http.server.request.duration" && c.Tags.Contains("http.response.status_code=200") && c.Tags.Contains("http.route=/ok"));
+        Assert.Contains(counted, c => c.Name == "http.server.request.duration" && c.Tags.Contains("http.response.status_code=404") && !c.Tags.Contains("http.route"));
+        Assert.Contains(counted, c => c.Name == "http.server.active_requests" && c.Value == 1 && c.Tags.Contains("http.request.method=GET"));
+        Assert.Contains(counted, c => c.Name == "http.server.active_requests" && c.Value == -1 && c.Tags.Contains("http.request.method=GET"));
+        Assert.Contains(counted, c => c.Name == "asio2rx.http.rejected" && c.Tags.Contains("asio2rx.http.rejection=InvalidHost"));
     }
 
     [Fact]

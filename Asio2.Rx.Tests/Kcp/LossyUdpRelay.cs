@@ -19,10 +19,18 @@ internal sealed class LossyUdpRelay : IAsyncDisposable
     private readonly Task _backward;
     private EndPoint? _client;
 
-    public LossyUdpRelay(IPEndPoint server, double lossRate, int seed)
+    private readonly Action<bool, ReadOnlyMemory<byte>>? _inspect;
+
+    /// <param name="server">Where the relay forwards to.</param>
+    /// <param name="lossRate">The share of datagrams lost, each direction.</param>
+    /// <param name="seed">Seeds the loss.</param>
+    /// <param name="inspect">Sees every datagram the relay forwards (true: toward the server) just before it goes on,
+    /// on the relay's pump; the memory is valid only during the call.</param>
+    public LossyUdpRelay(IPEndPoint server, double lossRate, int seed, Action<bool, ReadOnlyMemory<byte>>? inspect = null)
     {
         _server = server;
         _lossRate = lossRate;
+        _inspect = inspect;
         foreach (var s in new[] { _front, _back })
         {
             s.ReceiveBufferSize = s.SendBufferSize = 4 * 1024 * 1024;
@@ -59,6 +67,7 @@ internal sealed class LossyUdpRelay : IAsyncDisposable
             if (drop) continue;
             var target = toServer ? _server : Volatile.Read(ref _client);
             if (target is null) continue;
+            _inspect?.Invoke(toServer, buffer.AsMemory(0, r.ReceivedBytes));
             try
             {
                 await (toServer ? _back : _front).SendToAsync(buffer.AsMemory(0, r.ReceivedBytes), SocketFlags.None, target);

@@ -13,17 +13,17 @@ public class TcpRateLimitTests
     {
         var data = Pattern(256 * 1024);
         await using var server = new TcpServer(new TcpServerOptions { WriteRateLimit = new RateLimit(2 * 1024 * 1024, 64 * 1024) });
-        var sessions = server.Sessions.Replay();
-        using var _ = sessions.Connect();
-        server.Sessions.Subscribe(s => s.Send(data));
+        var sent = new TaskCompletionSource<(Session Session, Task Written)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        server.Sessions.Subscribe(s => sent.TrySetResult((s, s.Send(data).AsTask())));
         var bound = server.Start("127.0.0.1", 0);
 
         using var client = await Wait.ConnectRaw(bound);
         var received = await Wait.ReadExactly(client, data.Length);
 
         Assert.Equal(data, received);
-        var session = await sessions.First("the server session");
-        await Wait.Until(() => session.BytesSent == data.Length, "the server counted every byte sent");
+        var (session, written) = await sent.Task.WaitAsync(Wait.Long);
+        await written.WaitAsync(Wait.Long); // the send's completion: every byte handed to the socket
+        Assert.Equal(data.Length, session.BytesSent);
     }
 
     [Fact]
@@ -31,15 +31,16 @@ public class TcpRateLimitTests
     {
         var data = Pattern(256 * 1024);
         await using var server = new TcpServer(new TcpServerOptions { ReadRateLimit = new RateLimit(2 * 1024 * 1024, 32 * 1024) });
-        var received = new List<byte>();
-        var gate = new object();
-        server.Sessions.SelectMany(s => s.Frames).Subscribe(f => { lock (gate) received.AddRange(f.Data.ToArray()); });
+        // The session's frames, in order, until the server read as many bytes as were sent.
+        var received = server.Sessions.SelectMany(s => s.Frames)
+            .Scan(new List<byte>(), (all, f) => { all.AddRange(f.Data.ToArray()); return all; })
+            .Where(all => all.Count >= data.Length)
+            .First("the server to read everything");
         var bound = server.Start("127.0.0.1", 0);
 
         using var client = await Wait.ConnectRaw(bound);
         await client.SendAsync(data, SocketFlags.None).WaitAsync(Wait.Long);
-        await Wait.Until(() => { lock (gate) return received.Count >= data.Length; }, "the server read everything");
 
-        lock (gate) Assert.Equal(data, received);
+        Assert.Equal(data, await received);
     }
 }

@@ -13,26 +13,28 @@ public class TlsVirtualTimeTests
     /// <summary>A TLS server whose sessions live on a TestScheduler, and the one session it accepts.</summary>
     private sealed class VirtualServer : IAsyncDisposable
     {
-        private Session? _session;
+        private readonly TaskCompletionSource<Session> _session = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public VirtualServer(TimeSpan handshakeTimeout)
         {
             var tls = TlsKit.ServerOptions();
             tls.HandshakeTimeout = handshakeTimeout;
             Server = new TcpServer(new TcpServerOptions { Tls = tls, Schedulers = new SchedulerPool(Scheduler) });
-            Server.Sessions.Subscribe(s => Volatile.Write(ref _session, s));
+            Server.Sessions.Subscribe(s => _session.TrySetResult(s));
             EndPoint = Server.Start("127.0.0.1", 0);
         }
 
-        public TestScheduler Scheduler { get; } = new IoTestScheduler();
+        public IoTestScheduler Scheduler { get; } = new();
         public TcpServer Server { get; }
         public System.Net.IPEndPoint EndPoint { get; }
-        public Session? Session => Volatile.Read(ref _session);
+
+        /// <summary>The accepted session, once announced.</summary>
+        public Task<Session> Session => _session.Task.WaitAsync(Wait.Long);
 
         /// <summary>Stopping waits for sessions to finish, which happens on the scheduler: finish them here first.</summary>
         public async ValueTask DisposeAsync()
         {
-            Session?.Abort();
+            if (_session.Task.IsCompleted) _session.Task.Result.Abort();
             Scheduler.AdvanceBy(1);
             await Server.StopAsync().WaitAsync(Wait.Long);
         }
@@ -43,15 +45,17 @@ public class TlsVirtualTimeTests
     {
         await using var server = new VirtualServer(TimeSpan.FromSeconds(10));
         var scheduler = server.Scheduler;
+        long timeout = TimeSpan.FromSeconds(10).Ticks;
+        var armed = scheduler.WhenQueued(timeout);
         using var socket = await Wait.ConnectRaw(server.EndPoint);
         // The start of a ClientHello, and then nothing: a client that stopped mid-handshake.
         await socket.SendAsync(new byte[] { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00 });
-        await Wait.Until(() => server.Session is { } s && TransportOf(s).IsHandshakeTimerArmed, "the handshake timer is armed");
-        var session = server.Session!;
+        var session = await server.Session;
+        await armed.WaitAsync(Wait.Long); // the accept thread armed the handshake timer: the clock may move now
+        Assert.True(TransportOf(session).IsHandshakeTimerArmed);
         var closed = scheduler.CreateObserver<CloseKind>();
         session.Closed.Select(r => r.Kind).Subscribe(closed);
 
-        long timeout = TimeSpan.FromSeconds(10).Ticks;
         scheduler.AdvanceTo(timeout - 1);
         Assert.True(session.IsOpen);
         scheduler.AdvanceTo(timeout);
@@ -76,8 +80,7 @@ public class TlsVirtualTimeTests
             TargetHost = "localhost",
             RemoteCertificateValidationCallback = (_, _, _, _) => true,
         }).WaitAsync(Wait.Long);
-        await Wait.Until(() => server.Session is not null, "the session");
-        var session = server.Session!;
+        var session = await server.Session;
         await TransportOf(session).HandshakeCompleted.WaitAsync(Wait.Long);
         var handshakes = scheduler.CreateObserver<string?>();
         session.TlsHandshake().Select(h => h.HostName).Subscribe(handshakes);

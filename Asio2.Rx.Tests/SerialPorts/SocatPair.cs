@@ -10,7 +10,7 @@ namespace Asio2.Rx.Tests.SerialPorts;
 /// </summary>
 /// <remarks>
 /// A pty ignores the baud rate and has no modem lines; bytes pass through unchanged in raw mode. The links appear
-/// a moment after socat starts, so starting waits (bounded) until both exist.
+/// a moment after socat starts, so starting waits (bounded) until the file system reports both.
 /// </remarks>
 internal sealed class SocatPair : IAsyncDisposable
 {
@@ -51,6 +51,8 @@ internal sealed class SocatPair : IAsyncDisposable
     public async Task StartAsync()
     {
         if (_socat is { HasExited: false }) throw new InvalidOperationException("socat is already running");
+        using var watcher = new FileSystemWatcher(_folder.FullName);
+        var linked = BothLinksExist(watcher);
         var info = new ProcessStartInfo("socat", $"pty,raw,echo=0,link={A} pty,raw,echo=0,link={B}")
         {
             RedirectStandardError = true,
@@ -67,8 +69,24 @@ internal sealed class SocatPair : IAsyncDisposable
         _socat.ErrorDataReceived += (_, _) => { }; // drain, so socat never blocks on a full pipe
         _socat.BeginErrorReadLine();
         var socat = _socat;
-        await Wait.Until(() => socat.HasExited || (File.Exists(A) && File.Exists(B)), "socat's pty links to appear");
+        await Task.WhenAny(linked, socat.WaitForExitAsync()).WaitAsync(Wait.Long);
         if (socat.HasExited) throw new InvalidOperationException($"socat exited with {socat.ExitCode}");
+    }
+
+    /// <summary>Completes when both links exist: told by inotify as socat creates them (checked once more after the
+    /// watch started, for links made before it).</summary>
+    private Task BothLinksExist(FileSystemWatcher watcher)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Check()
+        {
+            if (File.Exists(A) && File.Exists(B)) done.TrySetResult();
+        }
+        watcher.Created += (_, _) => Check();
+        watcher.Renamed += (_, _) => Check();
+        watcher.EnableRaisingEvents = true;
+        Check();
+        return done.Task;
     }
 
     /// <summary>Makes the device vanish: socat gets SIGTERM, closes both ptys and removes the links.</summary>

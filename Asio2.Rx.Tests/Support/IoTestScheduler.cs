@@ -13,14 +13,34 @@ namespace Asio2.Rx.Tests;
 internal sealed class IoTestScheduler : TestScheduler
 {
     private readonly object _queue = new();
+    private readonly Dictionary<long, TaskCompletionSource> _queuedAt = [];
 
     public override IDisposable ScheduleAbsolute<TState>(TState state, long dueTime, Func<IScheduler, TState, IDisposable> action)
     {
-        lock (_queue) return base.ScheduleAbsolute(state, dueTime, action);
+        lock (_queue)
+        {
+            var scheduled = base.ScheduleAbsolute(state, dueTime, action);
+            QueuedAt(dueTime).TrySetResult();
+            return scheduled;
+        }
     }
 
     protected override IScheduledItem<long>? GetNext()
     {
         lock (_queue) return base.GetNext();
+    }
+
+    /// <summary>Completes when a work item due at <paramref name="dueTime"/> has been queued, from any thread (at
+    /// once if one was): a test that must not move the clock before an I/O thread armed a timer awaits this.</summary>
+    public Task WhenQueued(long dueTime)
+    {
+        lock (_queue) return QueuedAt(dueTime).Task;
+    }
+
+    private TaskCompletionSource QueuedAt(long dueTime)
+    {
+        if (!_queuedAt.TryGetValue(dueTime, out var queued))
+            _queuedAt.Add(dueTime, queued = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        return queued;
     }
 }

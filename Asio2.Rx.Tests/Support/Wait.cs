@@ -11,14 +11,6 @@ internal static class Wait
     /// <summary>Generous bound for real-socket tests; hitting it is a failure, never a pass.</summary>
     public static readonly TimeSpan Long = TimeSpan.FromSeconds(30);
 
-    /// <summary>Completes when <paramref name="condition"/> holds, re-checking every 5 ms; fails after <see cref="Long"/>.</summary>
-    public static Task Until(Func<bool> condition, string what, TimeSpan? timeout = null) =>
-        Observable.Interval(TimeSpan.FromMilliseconds(5)).StartWith(0)
-            .Where(_ => condition())
-            .FirstAsync()
-            .Timeout(timeout ?? Long, Observable.Throw<long>(new TimeoutException($"timed out waiting until {what}")))
-            .ToTask();
-
     /// <summary>The observable's first value, or a TimeoutException naming what was awaited.</summary>
     public static Task<T> First<T>(this IObservable<T> source, string what, TimeSpan? timeout = null) =>
         source.FirstAsync()

@@ -139,44 +139,65 @@ public class TcpServerTests
     }
 
     [Fact]
-    public async Task SlowSubscriber_PausesReading_BufferedBytesStayUnderTheReceiveBound()
+    public async Task BlockedSubscriber_StopsReading_AtMostOneReadWaits_AndTcpHoldsTheSenderBack()
     {
-        const int bound = 64 * 1024;
+        const int readSize = 16 * 1024;
         const int total = 32 * 1024 * 1024;
+        using var loop = new SchedulerPool(1); // its own event loop: the blocked handler stalls no other test's sessions
         await using var server = new TcpServer(new TcpServerOptions
         {
-            MaxPendingReceiveBytes = bound,
+            Schedulers = loop,
+            ReceiveBufferSize = readSize, // what one read takes (raw frames never need the buffer to grow)
             SocketReceiveBufferSize = 64 * 1024,
         });
         using var gate = new ManualResetEventSlim(false);
-        long processed = 0, maxPending = 0;
-        Session? session = null;
-        var done = new TaskCompletionSource();
-        server.Sessions.Subscribe(s =>
+        var blocked = new TaskCompletionSource<Session>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        long processed = 0, maxWaiting = 0;
+        server.Sessions.Subscribe(s => s.Frames.Subscribe(f =>
         {
-            session = s;
-            s.Frames.Subscribe(f =>
+            // Read from the socket and not yet processed, this frame's read included.
+            maxWaiting = Math.Max(maxWaiting, s.BytesReceived - processed);
+            if (processed == 0)
             {
-                gate.Wait(Wait.Long); // the slow subscriber: blocked until the test has seen the reader pause
-                maxPending = Math.Max(maxPending, ((Session)s).PendingReceiveBytes);
-                if ((processed += f.Length) == total) done.TrySetResult();
-            });
-        });
+                blocked.TrySetResult(s);
+                gate.Wait(Wait.Long); // the slow subscriber: blocked until the test has seen the sender held back
+            }
+            if ((processed += f.Length) == total) done.TrySetResult();
+        }));
         var endPoint = server.Start("127.0.0.1", 0);
         using var socket = await Wait.ConnectRaw(endPoint);
-        var sending = socket.SendAsync(new byte[total]);
+        socket.SendBufferSize = 64 * 1024;
+        socket.Blocking = false;
+        var data = new byte[total];
 
-        await Wait.Until(() => session is { PendingReceiveBytes: > 0 }, "the session delivers (and so does not read)");
-        // Paused: what the session took from the socket is bounded, the rest waits in TCP buffers.
-        long buffered = session!.BytesReceived - Interlocked.Read(ref processed);
-        Assert.True(buffered <= bound + 2 * 16 * 1024, $"{buffered} bytes buffered for a blocked subscriber");
-        Assert.False(sending.IsCompleted, "32 MiB cannot fit in loopback buffers: the sender must be held back");
+        int sent = SendUntilTheKernelRefuses(socket, data, 0);
+        var session = await blocked.Task.WaitAsync(Wait.Long);
+        // The subscriber is blocked: fill whatever the first read freed. The kernel refuses more only because nothing
+        // reads; a session that went on reading into memory would take it all.
+        sent = SendUntilTheKernelRefuses(socket, data, sent);
+        Assert.True(sent < total, "32 MiB cannot fit in the socket buffers: the sender must be held back");
+        Assert.True(session.BytesReceived <= readSize, $"{session.BytesReceived} bytes read while the subscriber was blocked on the first read");
 
         gate.Set();
+        socket.Blocking = true;
+        await socket.SendAsync(data.AsMemory(sent), SocketFlags.None).AsTask().WaitAsync(Wait.Long);
         await done.Task.WaitAsync(Wait.Long);
-        await sending.WaitAsync(Wait.Long);
         Assert.Equal(total, processed);
-        Assert.True(maxPending <= bound + 16 * 1024);
+        Assert.True(maxWaiting <= readSize, $"{maxWaiting} bytes waited for the subscriber; one read is {readSize}");
+    }
+
+    /// <summary>Writes on a non-blocking socket until the kernel has no room (the peer's window and our send buffer are full).</summary>
+    private static int SendUntilTheKernelRefuses(Socket socket, byte[] data, int from)
+    {
+        while (from < data.Length)
+        {
+            int n = socket.Send(data, from, data.Length - from, SocketFlags.None, out var error);
+            if (error == SocketError.WouldBlock) break;
+            if (error != SocketError.Success) throw new SocketException((int)error);
+            from += n;
+        }
+        return from;
     }
 
     [Fact]
@@ -190,11 +211,13 @@ public class TcpServerTests
         var socket = await Wait.ConnectRaw(endPoint);
         var session = await sessionTask;
         var frames = session.Frames.ToList().ToTask();
+        var first = session.Frames.First("the complete frame");
         var closed = session.Closed.First("close");
 
         // One complete frame, then half of the next (header announces 200 bytes, 3 arrive), then RST.
         await socket.SendAsync(new byte[] { 2, 0xAA, 0xBB, 200, 1, 2, 3 });
-        await Wait.Until(() => session.BytesReceived == 7, "the server read the bytes");
+        await first;
+        Assert.Equal(7, session.BytesReceived); // one segment, one read: the partial frame was read with the complete one
         socket.LingerState = new System.Net.Sockets.LingerOption(true, 0);
         socket.Close();
 

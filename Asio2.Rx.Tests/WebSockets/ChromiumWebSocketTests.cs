@@ -1,14 +1,17 @@
 using System.Reactive.Linq;
+using System.Security.Cryptography;
+using Asio2.Rx.Tests.Secure;
 
 namespace Asio2.Rx.Tests.WebSockets;
 
 /// <summary>Headless Chromium opens a page served by the HTTP server; its script echoes text and binary over
-/// <c>ws://</c> on the same port and reports the outcome to an HTTP route the test awaits.</summary>
+/// <c>ws://</c> (or <c>wss://</c> from an HTTPS page) on the same port and reports the outcome to an HTTP route the
+/// test awaits.</summary>
 public class ChromiumWebSocketTests
 {
     private const string Page = """
         <!doctype html><script>
-        const ws = new WebSocket(`ws://${location.host}/echo`);
+        const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/echo`);
         ws.binaryType = 'arraybuffer';
         const got = [];
         ws.onopen = () => { ws.send('héllo from chromium'); ws.send(new Uint8Array([1, 2, 250])); };
@@ -20,10 +23,17 @@ public class ChromiumWebSocketTests
         </script>
         """;
 
-    [PeerFact("chromium")]
-    public async Task Chromium_EchoesTextAndBinary_OverWs()
+    /// <summary>Chromium's SPKI pin for the test server certificate: base64 of the SHA-256 of its SubjectPublicKeyInfo.</summary>
+    private static string SpkiPin(TestPki pki) =>
+        Convert.ToBase64String(SHA256.HashData(pki.Server.Certificate.PublicKey.ExportSubjectPublicKeyInfo()));
+
+    [PeerTheory("chromium")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Chromium_EchoesTextAndBinary_OverWsAndWss(bool secure)
     {
-        await using var http = new HttpServer();
+        // HTTPS: the test certificate (issued by a root Chromium does not know) is trusted by its SPKI pin.
+        await using var http = new HttpServer(new HttpServerOptions { Tls = secure ? TlsKit.ServerOptions() : null });
         http.Map("GET", "/", ctx =>
         {
             ctx.Response.Headers.Set("Content-Type", "text/html; charset=utf-8");
@@ -39,9 +49,10 @@ public class ChromiumWebSocketTests
         var profile = Directory.CreateTempSubdirectory("asio2rx-chromium-");
         try
         {
-            using var chromium = new PeerProcess("chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            string[] trust = secure ? [$"--ignore-certificate-errors-spki-list={SpkiPin(TlsKit.Pki)}"] : [];
+            using var chromium = new PeerProcess("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync", $"--user-data-dir={profile.FullName}",
-                $"http://{bound}/");
+                .. trust, $"{(secure ? "https" : "http")}://{bound}/"]);
             var result = await results.First("the page's report");
             Assert.Equal("text:héllo from chromium|binary:1,2,250", result);
         }

@@ -44,11 +44,12 @@ internal sealed class RawWs : IDisposable
     public static byte[] Close(int? code, string reason = "") =>
         Frame(8, code is { } c ? [(byte)(c >> 8), (byte)c, .. Encoding.UTF8.GetBytes(reason)] : []);
 
-    /// <summary>The next frame from the server (unmasked): opcode and payload; null at end of stream.</summary>
-    public async Task<(int Opcode, byte[] Payload)?> ReadFrame()
+    /// <summary>The next frame from the server (unmasked): opcode, payload and FIN bit; null at end of stream.</summary>
+    public async Task<(int Opcode, byte[] Payload, bool Fin)?> ReadFrame()
     {
         if (!await Fill(2)) return null;
         int opcode = _in[0] & 0x0F;
+        bool fin = (_in[0] & 0x80) != 0;
         long len = _in[1] & 0x7F;
         int header = 2;
         if (len == 126) { if (!await Fill(4)) return null; len = (_in[2] << 8) | _in[3]; header = 4; }
@@ -56,7 +57,7 @@ internal sealed class RawWs : IDisposable
         if (!await Fill(header + (int)len)) return null;
         var payload = _in.GetRange(header, (int)len).ToArray();
         _in.RemoveRange(0, header + (int)len);
-        return (opcode, payload);
+        return (opcode, payload, fin);
     }
 
     /// <summary>Reads frames until a close frame; returns its code (1005 for none), or -1 if the stream ended without one.</summary>

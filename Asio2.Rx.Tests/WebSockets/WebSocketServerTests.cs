@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 using System.Text;
@@ -72,6 +73,153 @@ public class WebSocketServerTests
         await using var allowed = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false }, Headers = { new("Authorization", "Bearer good") } });
         await allowed.Connect($"ws://127.0.0.1:{bound.Port}/ws").Timeout(Wait.Long);
         Assert.Equal(1, endpoint.SessionCount);
+    }
+
+    [Fact]
+    public async Task OriginCheck_RefusesABrowserFromAnotherSite_With403_AndNoSession()
+    {
+        await using var server = EchoServer(out var bound, new WebSocketServerOptions { OriginCheck = origin => origin == "https://good.example" });
+        int sessions = 0;
+        server.Sessions.Subscribe(_ => Interlocked.Increment(ref sessions));
+
+        await using var evil = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false }, Headers = { new("Origin", "https://evil.example") } });
+        var error = await Assert.ThrowsAsync<ConnectException>(() => evil.Connect($"ws://127.0.0.1:{bound.Port}/").Timeout(Wait.Long).ToTask());
+        Assert.Contains("403", error.Reason.Message);
+        Assert.Equal(0, Volatile.Read(ref sessions));
+
+        await using var good = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false }, Headers = { new("Origin", "https://good.example") } });
+        await good.Connect($"ws://127.0.0.1:{bound.Port}/").Timeout(Wait.Long);
+        Assert.Equal(1, Volatile.Read(ref sessions));
+    }
+
+    [Fact]
+    public async Task SubProtocol_IsAgreedOnBothSides()
+    {
+        await using var server = EchoServer(out var bound, new WebSocketServerOptions { SubProtocols = { "v2.chat", "v1.chat" } });
+        var serverSession = server.Sessions.First("the server session");
+        await using var client = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false }, SubProtocols = { "v1.chat", "v2.chat" } });
+
+        var session = (WebSocketSession)await client.Connect($"ws://127.0.0.1:{bound.Port}/").Timeout(Wait.Long);
+
+        Assert.Equal("v2.chat", session.SubProtocol); // the server's preference among those offered
+        Assert.Equal("v2.chat", ((WebSocketSession)await serverSession).SubProtocol);
+    }
+
+    [Fact]
+    public async Task ProtocolError_IsTheSessionsCloseReason_1002_ExactlyOnce()
+    {
+        await using var server = EchoServer(out var bound);
+        var sessionTask = server.Sessions.First("the raw client's session");
+        using var raw = await RawWs.Connect(bound);
+        var reasons = (await sessionTask).Closed.ToList().ToTask();
+
+        await raw.Send(RawWs.Frame(3, [])); // a reserved opcode
+
+        Assert.Equal(1002, await raw.ReadCloseCode());
+        var reason = Assert.Single(await reasons.WaitAsync(Wait.Long));
+        Assert.Equal((CloseKind.ProtocolError, 1002), (reason.Kind, reason.Code));
+    }
+
+    [Fact]
+    public async Task DefaultMaxMessageSize_Is1MiB_OneByteMoreCloses1009()
+    {
+        await using var server = new WebSocketServer();
+        server.Sessions.Subscribe(s => s.Frames.Subscribe(f => f.Session.Send(f.Data.Span, f.Kind)));
+        var bound = server.Start("127.0.0.1", 0);
+        using var raw = await RawWs.Connect(bound);
+
+        await raw.Send(RawWs.Frame(2, new byte[1024 * 1024]));
+        Assert.Equal(1024 * 1024, (await raw.ReadFrame())?.Payload.Length);
+        await raw.Send(RawWs.Frame(2, new byte[1024 * 1024 + 1]));
+        Assert.Equal(1009, await raw.ReadCloseCode());
+    }
+
+    [Fact]
+    public async Task Client_ReconnectsAfterTheServerCloses_AndItsFramesGoOnAcrossConnections()
+    {
+        await using var server = EchoServer(out var bound);
+        // The first session echoes one message, then the server closes it.
+        server.Sessions.Take(1).Subscribe(s => s.Frames.Take(1).Subscribe(_ => ((WebSocketSession)s).Close(4000, "go away")));
+        await using var client = new WebSocketClient(new WebSocketClientOptions { Reconnect = { InitialDelay = TimeSpan.FromMilliseconds(50) } });
+        var texts = client.Frames.Select(f => f.Text).Take(2).ToList().ToTask();
+        var reconnected = client.Connections.Skip(1).First("the second connection");
+        var disconnect = client.Disconnects.First("the server's close");
+
+        await client.Connect($"ws://127.0.0.1:{bound.Port}/").Timeout(Wait.Long);
+        _ = client.Send("one");
+        var reason = await disconnect;
+        var second = await reconnected;
+        _ = second.Send("two");
+
+        Assert.Equal((CloseKind.RemoteClose, 4000), (reason.Kind, reason.Code));
+        Assert.Equal(["one", "two"], await texts.WaitAsync(Wait.Long));
+    }
+
+    [Fact]
+    public async Task StreamedMessage_GoesOutAsFragmentsOfOneMessage()
+    {
+        var data = Enumerable.Range(0, 300_000).Select(i => (byte)(i % 253)).ToArray();
+        await using var server = new WebSocketServer(new WebSocketServerOptions { MaxSendQueueBytes = 128 * 1024 });
+        server.Sessions.Subscribe(s => s.Frames.Subscribe(_ =>
+            s.SendAsync(Observable.Range(0, 30).Select(i => (ReadOnlyMemory<byte>)data.AsMemory(i * 10_000, 10_000)))));
+        var bound = server.Start("127.0.0.1", 0);
+        using var ws = await RawWs.Connect(bound);
+
+        await ws.Send(RawWs.Frame(1, "go"u8.ToArray()));
+        var frames = new List<(int Opcode, byte[] Payload, bool Fin)>();
+        do frames.Add(await ws.ReadFrame() ?? throw new EndOfStreamException("the message never ended"));
+        while (!frames[^1].Fin);
+
+        Assert.True(frames.Count > 1, "sent in fragments");
+        Assert.Equal(2, frames[0].Opcode);                                   // a binary message...
+        Assert.All(frames.Skip(1), f => Assert.Equal(0, f.Opcode));          // ...continued
+        Assert.All(frames, f => Assert.True(f.Payload.Length <= 32 * 1024)); // piece by piece, never gathered whole
+        Assert.Equal(data, frames.SelectMany(f => f.Payload).ToArray());
+    }
+
+    [Fact]
+    public async Task UpgradeThatNeverFinishes_IsAnswered408AndClosed_NeverASession()
+    {
+        var options = new WebSocketServerOptions { Http = { Limits = { RequestHeadersTimeout = TimeSpan.FromMilliseconds(300) } } };
+        await using var server = new WebSocketServer(options);
+        int sessions = 0;
+        server.Sessions.Subscribe(_ => Interlocked.Increment(ref sessions));
+        var bound = server.Start("127.0.0.1", 0);
+        using var socket = await Wait.ConnectRaw(bound);
+
+        // Half an upgrade request, then silence.
+        await socket.SendAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-"));
+
+        // ReadExactly stops at the end of the stream: the server answered and closed the connection.
+        var answer = Encoding.ASCII.GetString(await Wait.ReadExactly(socket, 64 * 1024));
+        Assert.StartsWith("HTTP/1.1 408", answer);
+        Assert.Equal(0, Volatile.Read(ref sessions));
+        Assert.Equal(0, server.SessionCount);
+    }
+
+    [Fact]
+    public async Task ServerThatNeverAnswersTheUpgrade_FailsTheClientsAttempt_WithHandshakeTimeout()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var serve = Task.Run(async () =>
+        {
+            using var peer = await listener.AcceptAsync();
+            var buffer = new byte[4096];
+            try
+            {
+                while (await peer.ReceiveAsync(buffer) > 0) { } // takes the upgrade request, answers nothing, until the client goes
+            }
+            catch (SocketException) { } // the client aborts its attempt: a reset
+        });
+        await using var client = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false }, HandshakeTimeout = TimeSpan.FromMilliseconds(300) });
+
+        var error = await Assert.ThrowsAsync<ConnectException>(() =>
+            client.Connect($"ws://127.0.0.1:{((IPEndPoint)listener.LocalEndPoint!).Port}/").Timeout(Wait.Long).ToTask());
+
+        Assert.Equal(CloseKind.HandshakeTimeout, error.Reason.Kind);
+        await serve.WaitAsync(Wait.Long); // the client closed its connection
     }
 
     [PeerTheory("node", Npm = ["ws"])]

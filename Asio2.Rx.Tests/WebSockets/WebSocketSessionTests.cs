@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using System.Reactive.Linq;
+using System.Reactive.Subjects;
 using System.Reactive.Threading.Tasks;
 using System.Text;
 
@@ -62,6 +63,80 @@ public class WebSocketSessionTests
         Assert.Equal(WebSocketMessageType.Binary, m2.Type);
         Assert.Equal(new byte[] { 9, 8 }, m2.Data);
         Assert.Equal(WebSocketMessageType.Text, m3.Type);
+    }
+
+    [Theory]
+    [InlineData(FrameKind.Binary)]
+    [InlineData(FrameKind.Text)]
+    public async Task StreamedMessageFromAnObservableOfChunks_ArrivesAsOneMessage_WithEveryByte(FrameKind kind)
+    {
+        var (session, client, _) = await WsRig.ServerAndNetClient(new WebSocketOptions { MaxSendQueueBytes = 256 * 1024 });
+        // 2 MiB in 7 777-byte chunks; as text, "é" (2 bytes in UTF-8) runs across every chunk boundary.
+        byte[] data = kind == FrameKind.Text
+            ? Encoding.UTF8.GetBytes(new string('é', 1024 * 1024))
+            : Enumerable.Range(0, 2 * 1024 * 1024).Select(i => (byte)(i * 31 + (i >> 8))).ToArray();
+        var chunks = new Subject<ReadOnlyMemory<byte>>();
+
+        var sent = session.SendAsync(chunks, kind);
+        _ = session.Send("sent while the message streams"); // waits behind the streamed message
+        for (int i = 0; i < data.Length; i += 7777) chunks.OnNext(data.AsMemory(i, Math.Min(7777, data.Length - i)));
+        chunks.OnCompleted();
+
+        var message = await client.ReceiveMessage();
+        Assert.Equal(kind == FrameKind.Text ? WebSocketMessageType.Text : WebSocketMessageType.Binary, message.Type);
+        Assert.True(data.AsSpan().SequenceEqual(message.Data), $"{message.Data.Length} of {data.Length} bytes, in order");
+        Assert.Equal("sent while the message streams", Encoding.UTF8.GetString((await client.ReceiveMessage()).Data));
+        await sent.WaitAsync(Wait.Long);
+    }
+
+    [Fact]
+    public async Task HoldReading_KeepsWaitingBytesUnderTheBound_AndEverythingArrivesAfterRelease()
+    {
+        // 16 MiB in 4 KiB messages sent flat out, against a consumer that holds reading while it works on each message
+        // off the session's scheduler. What the session read and the consumer has not processed stays under the bound.
+        const int Messages = 4096, Size = 4096, Wire = Size + 8; // a masked client frame: 2 + 2 (length) + 4 (mask) header bytes
+        var options = new WebSocketOptions { MaxPendingReceiveBytes = 32 * 1024, ReceiveBufferSize = 4096 };
+        long processed = 0, maxWaiting = 0;
+        bool intact = true;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var (session, client, _) = await WsRig.ServerAndNetClient(options, s => s.Frames.Subscribe(f =>
+        {
+            var hold = s.HoldReading();
+            long before = Interlocked.Read(ref processed);
+            maxWaiting = Math.Max(maxWaiting, s.BytesReceived - (before + 1) * Wire); // read, minus processed, minus this one
+            _ = Task.Run(() =>
+            {
+                if (f.Length != Size || f.Span.IndexOfAnyExcept((byte)before) >= 0) intact = false;
+                if (Interlocked.Increment(ref processed) == Messages) done.TrySetResult();
+                hold.Dispose();
+            });
+        }));
+
+        var message = new byte[Size];
+        for (int i = 0; i < Messages; i++)
+        {
+            Array.Fill(message, (byte)i);
+            await client.SendAsync(message, WebSocketMessageType.Binary, true, default).WaitAsync(Wait.Long);
+        }
+        await done.Task.WaitAsync(Wait.Long);
+
+        Assert.True(intact, "every message arrived whole and in order");
+        Assert.Equal(Messages, session.FramesReceived);
+        // One batch (under the bound, as the messages are smaller than it) and one receive in flight; System.Net reads
+        // frame headers through a 125-byte buffer of its own.
+        long bound = options.MaxPendingReceiveBytes + options.ReceiveBufferSize + 125;
+        Assert.True(maxWaiting <= bound, $"{maxWaiting} bytes waited in the session; the bound is {bound}");
+    }
+
+    [Fact]
+    public async Task BytesSent_CountsTheFramesOnTheWire()
+    {
+        var (session, client, _) = await WsRig.ServerAndNetClient();
+        await session.Send("hello");                       // 2-byte header + 5
+        await session.Send(new byte[200]);                 // 4-byte header + 200
+        await client.ReceiveMessage();
+        await client.ReceiveMessage();
+        Assert.Equal(7 + 204, session.BytesSent);
     }
 
     [Fact]

@@ -1,9 +1,11 @@
 // A node `ws` client for the interop tests: connects to argv[2], sends text, binary, an empty and a 16 MiB message,
 // a fragmented message and a ping, checks the echoes, then closes with 4003. Prints "ok" or "fail <why>", and the
-// close code it saw. Usage: node ws-echo-client.js <url> [deflate]
+// close code it saw. For wss:// URLs, ca.pem is the only CA trusted. Usage: node ws-echo-client.js <url> [deflate|plain] [ca.pem]
 const WebSocket = require('ws');
 const crypto = require('crypto');
-const ws = new WebSocket(process.argv[2], { perMessageDeflate: process.argv[3] === 'deflate', maxPayload: 64 * 1024 * 1024 });
+const fs = require('fs');
+const ca = process.argv[4] ? fs.readFileSync(process.argv[4]) : undefined;
+const ws = new WebSocket(process.argv[2], { perMessageDeflate: process.argv[3] === 'deflate', maxPayload: 64 * 1024 * 1024, ca });
 const big = crypto.randomBytes(16 * 1024 * 1024);
 const expected = [['text', 'héllo'], ['binary', Buffer.from([1, 2, 3])], ['binary', Buffer.alloc(0)], ['binary', big], ['text', 'fragmented']];
 let i = 0, pong = false;

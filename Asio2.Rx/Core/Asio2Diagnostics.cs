@@ -68,9 +68,7 @@ internal static class Asio2Diagnostics
                 if (reason.Exception is { } ex) span.AddException(ex);
             }
         }
-        var current = Activity.Current;
-        span.Stop();
-        Activity.Current = current; // Stop restores the span's predecessor (none); the scheduler's thread keeps its own
+        StopSpan(span);
     }
 
     /// <summary>The span of an open session, when it has one: request spans link to it.</summary>
@@ -80,7 +78,8 @@ internal static class Asio2Diagnostics
     /// Starts the server span of one request or call: its parent is the caller's context read from
     /// <paramref name="carrier"/> (W3C <c>traceparent</c>/<c>tracestate</c>, through
     /// <see cref="DistributedContextPropagator.Current"/>), or none when the carrier has no valid one; it links to
-    /// <paramref name="session"/>'s span. Null when nobody listens.
+    /// <paramref name="session"/>'s span. Null when nobody listens. <see cref="Activity.Current"/> is left as it was:
+    /// the caller makes the span current around the work it covers.
     /// </summary>
     public static Activity? StartServerSpan<TCarrier>(string name, TCarrier carrier, Func<TCarrier, string, string?> getField, Session? session)
     {
@@ -102,21 +101,34 @@ internal static class Asio2Diagnostics
         }
         finally
         {
-            if (Activity.Current is null) Activity.Current = previous;
+            Activity.Current = previous;
         }
     }
 
     /// <summary>
     /// Starts the client span of one request or call, a child of <see cref="Activity.Current"/>, and writes its
-    /// context into <paramref name="carrier"/> (<c>traceparent</c>, and <c>tracestate</c> when there is one). Null
-    /// (and nothing written) when nobody listens.
+    /// context into <paramref name="carrier"/> (<c>traceparent</c>, and <c>tracestate</c> when there is one). When
+    /// nobody listens, no span is started and the context of <see cref="Activity.Current"/> (if any) is written, so a
+    /// trace the app started still reaches the peer. A null carrier: the span alone. <see cref="Activity.Current"/> is left as it was: the call
+    /// outlives this method.
     /// </summary>
     public static Activity? StartClientSpan<TCarrier>(string name, TCarrier carrier, Action<TCarrier, string, string> setField)
     {
-        var span = Source.StartActivity(name, ActivityKind.Client);
-        if (span is not null)
-            DistributedContextPropagator.Current.Inject(span, carrier, (c, field, value) => setField((TCarrier)c!, field, value));
+        var previous = Activity.Current;
+        var span = Source.HasListeners() ? Source.StartActivity(name, ActivityKind.Client) : null;
+        Activity.Current = previous;
+        if (carrier is not null && (span ?? previous) is { } context)
+            DistributedContextPropagator.Current.Inject(context, carrier, (c, field, value) => setField((TCarrier)c!, field, value));
         return span;
+    }
+
+    /// <summary>Ends a request's or call's span without disturbing the thread's <see cref="Activity.Current"/>
+    /// (<see cref="Activity.Stop"/> would restore the span's predecessor).</summary>
+    public static void StopSpan(Activity span)
+    {
+        var current = Activity.Current;
+        span.Stop();
+        Activity.Current = current;
     }
 
     /// <summary>Closes that say something went wrong (for <c>error.type</c>); ends asked for by either side do not.</summary>

@@ -135,7 +135,7 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
         session.Frames.Subscribe(_frames.OnNext);
         session.Finished = OnSessionFinished;
         Volatile.Write(ref _current, session);
-        _settings.Logger.LogDebug("{Session} connected", session);
+        Asio2Log.Connected(_settings.Logger, session);
         try
         {
             _connections.OnNext(session);
@@ -143,7 +143,7 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
         catch (Exception ex)
         {
             Asio2Metrics.UserCodeFault(_settings.Transport);
-            _settings.Logger.LogError(ex, "{Session}: a Connections subscriber threw; closing this connection", session);
+            Asio2Log.ConnectionsSubscriberFailed(_settings.Logger, ex, session);
             session.Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
         }
         session.Start();
@@ -159,7 +159,7 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
     private void AttemptFailed(Attempt attempt, CloseReason reason)
     {
         if (!attempt.Finish()) return;
-        _settings.Logger.LogDebug("connect to {Target} failed: {Reason}", TargetName, reason);
+        Asio2Log.ConnectFailed(_settings.Logger, TargetName, reason);
         _disconnects.OnNext(reason);
         _failuresInARow++;
         if (_stopped) return;

@@ -11,8 +11,13 @@ public abstract partial class Session
     /// <summary>Bytes accepted by <c>Send</c> and not yet written to the transport.</summary>
     public long QueuedSendBytes => _sendQueue.QueuedBytes;
 
-    /// <summary>Bytes written to the transport.</summary>
-    public long BytesSent => _sendQueue.SentPosition;
+    /// <summary>Bytes written to the transport. A WebSocket session counts its frames as they go out (headers, compressed
+    /// payloads and control frames included).</summary>
+    public long BytesSent => TransportBytesSent ?? _sendQueue.SentPosition;
+
+    /// <summary>Bytes the transport wrote, for a transport that counts them itself because its queued records are not
+    /// what it writes (WebSocket); null: the send queue's count, which is the wire's for byte streams.</summary>
+    private protected virtual long? TransportBytesSent => null;
 
     /// <summary>Frames accepted by <c>Send</c>.</summary>
     public long FramesSent => _sendQueue.FramesQueued;
@@ -28,6 +33,16 @@ public abstract partial class Session
 
     /// <summary>Writes one coalesced batch of queued sends to the transport.</summary>
     private protected abstract ValueTask WriteAsync(ReadOnlyMemory<byte> batch);
+
+    /// <summary>True for a message transport that can send one message in pieces (WebSocket fragments): a streamed send
+    /// is queued as records of at most a segment each, written by <see cref="WritePieceHeader"/>, instead of being
+    /// gathered whole first.</summary>
+    private protected virtual bool SendsMessagesInPieces => false;
+
+    /// <summary>Writes the record header (of <see cref="GetSendHeaderLength"/> bytes) of one piece of a message sent in
+    /// pieces; <paramref name="last"/> marks the piece that ends the message.</summary>
+    private protected virtual void WritePieceHeader(Span<byte> destination, int pieceLength, FrameKind kind, bool last) =>
+        throw new NotSupportedException();
 
     /// <summary>True when <see cref="WriteAsync"/> may be given any piece of a batch (a byte stream), so a write rate
     /// limit splits batches at its budget and a streamed send goes out piece by piece. False (the safe default, for
@@ -238,7 +253,7 @@ public abstract partial class Session
                     _writerActive = false;
                     if (_failed is not null) _chain.ReleaseAll();
                 }
-                if (_session.IsOpen && _session.Logger.IsEnabled(LogLevel.Debug)) _session.Logger.LogDebug(ex, "{Session} write failed", _session);
+                if (_session.IsOpen) Asio2Log.WriteFailed(_session.Logger, ex, _session);
                 _session.Shutdown(_session.ClassifyError(ex), graceful: false);
             }
         }
@@ -267,7 +282,7 @@ public abstract partial class Session
                     room.SetResult();
                 }
             }
-            Asio2Metrics.BytesSent(_session.Transport, n);
+            if (_session.TransportBytesSent is null) Asio2Metrics.BytesSent(_session.Transport, n);
             if (Volatile.Read(ref _onDrained) is not null) CheckDrained(sent);
         }
 
@@ -486,6 +501,7 @@ public abstract partial class Session
             int maxPayload = MaxPayload;
             long? length = source.Length;
             if (length > maxPayload) throw TooLargeError(length.Value, maxPayload);
+            if (s.SendsMessagesInPieces) return await AppendPiecesAsync(source, kind, length, cancellationToken).ConfigureAwait(false);
             bool hasHeader = s.GetSendHeaderLength(0) > 0;
             if (!s.CanSplitWrites || (hasHeader && length is null))
             {
@@ -544,6 +560,45 @@ public abstract partial class Session
             return Volatile.Read(ref _enqueuedPosition);
         }
 
+        /// <summary>A message sent in pieces: each piece a record of its own, as room frees up, so the message is never
+        /// whole in memory. The last piece is marked; when the source's length is unknown, an empty record ends the message.</summary>
+        private async ValueTask<long> AppendPiecesAsync(ChunkSource source, FrameKind kind, long? length, CancellationToken cancellationToken)
+        {
+            var s = _session;
+            int header = s.GetSendHeaderLength(0);
+            long written = 0;
+            bool started = false;
+            try
+            {
+                while (true)
+                {
+                    var chunk = await source.NextAsync(cancellationToken).ConfigureAwait(false);
+                    if (chunk.IsEmpty) break;
+                    while (!chunk.IsEmpty)
+                    {
+                        int n = Math.Min(chunk.Length, SegmentSize - header);
+                        bool last = written + n == length;
+                        await WaitForRoomAsync(header + n, cancellationToken).ConfigureAwait(false);
+                        AppendPiece(chunk.Span[..n], kind, header, n, lastPiece: last);
+                        started = true;
+                        written += n;
+                        chunk = chunk[n..];
+                        if (last) return Volatile.Read(ref _enqueuedPosition);
+                    }
+                }
+                if (length is { } announced && written != announced)
+                    throw new InvalidOperationException($"the source ended after {written} of the {announced} bytes it announced");
+                await WaitForRoomAsync(header, cancellationToken).ConfigureAwait(false);
+                return AppendPiece(default, kind, header, 0, lastPiece: true);
+            }
+            catch (Exception ex) when (started && ex is not SessionClosedException)
+            {
+                // The peer holds the start of a message whose end will never come: nothing else may be sent in between.
+                s.Shutdown(new CloseReason(CloseKind.LocalAbort, ex, "a streamed send stopped inside its message"), graceful: false);
+                throw;
+            }
+        }
+
         private async ValueTask<long> AppendWholeAsync(ReadOnlyMemory<byte> payload, FrameKind kind, CancellationToken cancellationToken)
         {
             if (payload.Length > MaxPayload) throw TooLargeError(payload.Length, MaxPayload);
@@ -574,8 +629,9 @@ public abstract partial class Session
         }
 
         /// <summary>Appends a piece of the owner's frame: a header for <paramref name="frameLength"/> bytes (if
-        /// <paramref name="header"/> &gt; 0) and <paramref name="payload"/>. Returns the end position.</summary>
-        private long AppendPiece(ReadOnlySpan<byte> payload, FrameKind kind, int header, int frameLength, bool wholeFrame = false)
+        /// <paramref name="header"/> &gt; 0) and <paramref name="payload"/>; with <paramref name="lastPiece"/>, a record of
+        /// a message sent in pieces. Returns the end position.</summary>
+        private long AppendPiece(ReadOnlySpan<byte> payload, FrameKind kind, int header, int frameLength, bool wholeFrame = false, bool? lastPiece = null)
         {
             long position;
             bool kick;
@@ -587,13 +643,14 @@ public abstract partial class Session
                 {
                     // Records (and headers) stay contiguous in one segment; a message transport walks them back out.
                     var span = _chain.GetSpan(total);
-                    if (header > 0)
+                    if (lastPiece is { } last) _session.WritePieceHeader(span[..header], frameLength, kind, last);
+                    else if (header > 0)
                     {
                         if (kind == FrameKind.Binary) _session.WriteSendHeader(span[..header], frameLength);
                         else _session.WriteSendHeader(span[..header], frameLength, kind);
                     }
                     payload.CopyTo(span[header..]);
-                    _framesQueued++;
+                    if (lastPiece != false) _framesQueued++;
                 }
                 else
                 {

@@ -252,7 +252,7 @@ public abstract partial class Session
     {
         _faulted = true;
         Asio2Metrics.UserCodeFault(Transport);
-        Logger.LogError(ex, "{Session} a subscriber threw; closing this session only", this);
+        Asio2Log.SubscriberFailed(Logger, ex, this);
         Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
     }
 

@@ -14,8 +14,8 @@ public abstract partial class Session
     /// </summary>
     /// <remarks>
     /// Cancelling before the frame has started leaves the session as it was. Cancelling in the middle of a frame that
-    /// has a length header closes the session (<see cref="CloseKind.LocalAbort"/>): the peer could not find the next
-    /// frame. Without a header (raw bytes) the bytes queued so far stay sent. Sends made while a large frame is being
+    /// has a length header, or of a WebSocket message sent in fragments, closes the session
+    /// (<see cref="CloseKind.LocalAbort"/>): the peer could not find the next frame. Without a header (raw bytes) the bytes queued so far stay sent. Sends made while a large frame is being
     /// queued go out after it, in order.
     /// </remarks>
     public ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
@@ -30,7 +30,8 @@ public abstract partial class Session
     /// Sends the rest of <paramref name="source"/> as one frame, read one piece at a time as room frees up in the send
     /// queue, so a file or a body of any size costs at most the queue's bound plus one piece. Framings with a length
     /// header need the length up front: a seekable stream gives it; an unseekable one is gathered first, up to the
-    /// framing's maximum frame. Message transports (UDP, KCP) send one message, gathered first. The stream is not
+    /// framing's maximum frame. Message transports (UDP, KCP) send one message, gathered first; a WebSocket session sends
+    /// one message in fragments of at most 32 KiB, each queued when there is room. The stream is not
     /// disposed. Completes when the frame has been written; see <see cref="SendAsync(ReadOnlyMemory{byte}, CancellationToken)"/>
     /// for cancellation and ordering.
     /// </summary>
@@ -59,7 +60,8 @@ public abstract partial class Session
     /// Sends the pieces <paramref name="chunks"/> pushes, until it completes, as one frame. The observable is
     /// subscribed when the frame's turn comes; an observable cannot be paused, so pieces pushed faster than the peer
     /// reads wait (by reference: each piece must stay unchanged, like a <see cref="Frame"/>'s bytes). Framings with a
-    /// length header and message transports gather the pieces first, up to the maximum frame. An error from the
+    /// length header and message transports gather the pieces first, up to the maximum frame; a WebSocket session
+    /// sends them as fragments of one message. An error from the
     /// observable faults the returned task (and, mid-frame under a length header, closes the session).
     /// </summary>
     public Task SendAsync(IObservable<ReadOnlyMemory<byte>> chunks, CancellationToken cancellationToken = default) =>

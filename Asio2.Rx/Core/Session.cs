@@ -170,7 +170,7 @@ public abstract partial class Session : IDisposable
     {
         if (Interlocked.Exchange(ref _transportClosed, 1) != 0) return;
         try { CloseTransport(abortive: true); }
-        catch (Exception ex) { Logger.LogDebug(ex, "{Session} discard failed", this); }
+        catch (Exception ex) { Asio2Log.DiscardFailed(Logger, ex, this); }
     }
 
     /// <summary>Starts reading (and handshaking, for transports that have one).</summary>
@@ -212,7 +212,7 @@ public abstract partial class Session : IDisposable
             if (!graceful) CloseTransportOnce(abortive: true);
             return;
         }
-        if (Logger.IsEnabled(LogLevel.Debug)) Logger.LogDebug("{Session} closing: {Reason}", this, reason);
+        Asio2Log.Closing(Logger, this, reason);
         _silenceTimer?.Dispose();
         long drainTo = _sendQueue.Seal();
         if (!graceful || _sendQueue.IsSentThrough(drainTo))
@@ -247,7 +247,7 @@ public abstract partial class Session : IDisposable
         }
         catch (Exception ex)
         {
-            Logger.LogDebug(ex, "{Session} transport close failed", this);
+            Asio2Log.TransportCloseFailed(Logger, ex, this);
         }
         Scheduler.Schedule(this, static (_, s) =>
         {
@@ -268,16 +268,15 @@ public abstract partial class Session : IDisposable
         if (reason.Kind == CloseKind.Error)
         {
             // An error no other kind explains is unexpected (a bug here or in the platform): with its stack, at Warning.
-            Logger.LogWarning(reason.Exception, "{Session} closed by an unexpected error: {Reason}", this, reason);
+            Asio2Log.ClosedByUnexpectedError(Logger, reason.Exception, this, reason);
         }
-        else if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort or CloseKind.Upgraded)
-            && Logger.IsEnabled(LogLevel.Information))
+        else if (reason.Kind is not (CloseKind.LocalClose or CloseKind.RemoteClose or CloseKind.Stopped or CloseKind.LocalAbort or CloseKind.Upgraded))
         {
-            Logger.LogInformation(reason.Exception, "{Session} closed: {Reason}", this, reason);
+            Asio2Log.Closed(Logger, reason.Exception, this, reason);
         }
         // The owner forgets the session first, so whoever awaits Closed sees it gone from lookups.
         try { Finished?.Invoke(this); }
-        catch (Exception ex) { Logger.LogError(ex, "{Session} owner callback failed", this); }
+        catch (Exception ex) { Asio2Log.OwnerCallbackFailed(Logger, ex, this); }
         SafeNotify(static s => s._frames.OnCompleted());
         SafeNotify(static s => { s._closed.OnNext(s._closeReason!); s._closed.OnCompleted(); });
     }
@@ -292,7 +291,7 @@ public abstract partial class Session : IDisposable
         {
             // The session is already closed; there is nothing left to close, so log and count only.
             Asio2Metrics.UserCodeFault(Transport);
-            Logger.LogError(ex, "{Session} a subscriber threw while the session was closing", this);
+            Asio2Log.SubscriberFailedWhileClosing(Logger, ex, this);
         }
     }
 

@@ -53,7 +53,8 @@ public class SessionOptions
     /// Past it the session stops reading until subscribers catch up, and transport flow control slows the peer.
     /// Byte-stream sessions (TCP, TLS, serial) deliver each read's frames on the scheduler before reading again, so
     /// at most one read waits for subscribers whatever this says; the bound matters for message transports (UDP, KCP),
-    /// whose datagrams arrive on a shared socket. Defaults to 1 MiB.</summary>
+    /// whose datagrams arrive on a shared socket, and caps a WebSocket session's batches of messages (64 KiB at most).
+    /// Defaults to 1 MiB.</summary>
     public int MaxPendingReceiveBytes
     {
         get => _maxPendingReceiveBytes;

@@ -139,7 +139,7 @@ internal sealed class SessionRegistry
                 {
                     var settings = registry._settings;
                     Asio2Metrics.UserCodeFault(settings.Transport);
-                    settings.Logger.LogError(ex, "{Session}: a Sessions subscriber threw; closing this session only", session);
+                    Asio2Log.SessionsSubscriberFailed(settings.Logger, ex, session);
                     session.Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
                 }
             }
@@ -147,13 +147,13 @@ internal sealed class SessionRegistry
             public void OnError(Exception error)
             {
                 try { observer.OnError(error); }
-                catch (Exception ex) { registry._settings.Logger.LogWarning(ex, "{Transport} server: a Sessions subscriber has no error handler", registry._settings.Transport); }
+                catch (Exception ex) { Asio2Log.SessionsSubscriberHasNoErrorHandler(registry._settings.Logger, ex, registry._settings.Transport); }
             }
 
             public void OnCompleted()
             {
                 try { observer.OnCompleted(); }
-                catch (Exception ex) { registry._settings.Logger.LogWarning(ex, "{Transport} server: a Sessions subscriber threw on completion", registry._settings.Transport); }
+                catch (Exception ex) { Asio2Log.SessionsCompletionFailed(registry._settings.Logger, ex, registry._settings.Transport); }
             }
         }
     }
@@ -171,7 +171,7 @@ internal sealed class SessionRegistry
             notify = Enqueue(error);
         }
         if (notify) Notify();
-        _settings.Logger.LogError(error, "{Transport} server: {Message}", _settings.Transport, message);
+        Asio2Log.ServerFailed(_settings.Logger, error, _settings.Transport, message);
         Asio2Metrics.Error(_settings.Transport, "listener");
         var reason = new CloseReason(CloseKind.Error, error, message);
         foreach (var s in sessions) s.Shutdown(reason, graceful: false);

@@ -98,6 +98,7 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
             _reading = context;
             _bodyStart = _session.Scheduler.Now;
         }
+        HttpTelemetry.RequestStarted(context);
         _server.Dispatch(context);
     }
 
@@ -106,8 +107,8 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
     private void Reject(HttpRejectedException rejection)
     {
         if (_done) return;
-        HttpMetrics.Rejected(_session.Transport, rejection.Reason);
-        if (_server.Logger.IsEnabled(LogLevel.Debug)) _server.Logger.LogDebug("{Session} request refused: {Reason} ({Message})", _session, rejection.Reason, rejection.Message);
+        HttpTelemetry.Rejected(_session.Transport, rejection.Reason);
+        Asio2Log.HttpRequestRefused(_server.Logger, _session, rejection.Reason, rejection.Message);
         _closeAfterPipeline = true;
         if (_reading is { } reading)
         {
@@ -197,7 +198,7 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
         catch (Exception ex)
         {
             ok = false;
-            if (_session.IsOpen) _server.Logger.LogWarning(ex, "{Session} writing the response to {Request} failed", _session, context);
+            if (_session.IsOpen) Asio2Log.HttpWriteFailed(_server.Logger, ex, _session, context);
             _session.Abort();
         }
         _session.Scheduler.Schedule((this, context, keepAlive, ok), static (_, s) =>
@@ -214,8 +215,9 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
     private void Finish(HttpContext context, bool keepAlive)
     {
         _pipeline.Dequeue();
+        context.Request.End();
         _continueSent = false;
-        HttpMetrics.Request(_session.Transport, context.Response.StatusCode, _session.Scheduler.Now - context.StartedAt);
+        HttpTelemetry.RequestFinished(context, _session.Scheduler.Now - context.StartedAt);
         var body = context.Request.Body;
         if (!body.IsComplete && !body.IsBeingRead) body.Discard();
         if (!keepAlive)
@@ -301,6 +303,8 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
         _upgradeHold?.Dispose();
         _reading?.Request.Body.Fail(new SessionClosedException(reason));
         _reading = null;
+        foreach (var context in _pipeline) context.Request.End();
+        foreach (var context in _pipeline) HttpTelemetry.RequestAborted(context, _session.Scheduler.Now - context.StartedAt, reason);
         _server.Forget(this);
     }
 

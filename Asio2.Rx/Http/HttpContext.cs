@@ -72,6 +72,15 @@ public sealed class HttpContext
 
     internal DateTimeOffset StartedAt { get; }
 
+    /// <summary>The request's server span, when someone listens to the <c>Asio2.Rx</c> activity source.</summary>
+    internal System.Diagnostics.Activity? Span { get; set; }
+
+    /// <summary>Counted in <c>http.server.active_requests</c> (to be taken off again).</summary>
+    internal bool CountedActive { get; set; }
+
+    /// <summary>The duration was recorded and the span ended (once, written or cut off).</summary>
+    internal bool TelemetryEnded { get; set; }
+
     internal HttpRoute? MatchedRoute { get; private set; }
 
     internal bool WantsContinue { get; set; }

@@ -38,6 +38,22 @@ public enum HttpRejection
     RequestHeadersTimeout,
     /// <summary>The body arrived slower than <see cref="HttpLimits.MinRequestBodyDataRate"/>. 408.</summary>
     BodyDataRateTooLow,
+    /// <summary>The body was read as multipart but its <c>Content-Type</c> is not <c>multipart/*</c>. 415.</summary>
+    NotMultipart,
+    /// <summary>A malformed multipart body: no or invalid boundary parameter, a bad part header line, bare LF, bytes
+    /// other than padding and CRLF after a boundary, a form part without a name. 400.</summary>
+    InvalidMultipart,
+    /// <summary>A multipart body that ended before its final boundary (<c>--boundary--</c>). 400.</summary>
+    MultipartIncomplete,
+    /// <summary>More parts than <see cref="MultipartLimits.MaxParts"/>. 413.</summary>
+    MultipartTooManyParts,
+    /// <summary>A part's header section exceeds <see cref="MultipartLimits.MaxPartHeadersSize"/>. 413.</summary>
+    MultipartHeadersTooLarge,
+    /// <summary>A part's body exceeds <see cref="MultipartLimits.MaxPartSize"/> (or a form field
+    /// <see cref="MultipartLimits.MaxFieldSize"/>). 413.</summary>
+    MultipartPartTooLarge,
+    /// <summary>The multipart body exceeds <see cref="MultipartLimits.MaxBodySize"/>. 413.</summary>
+    MultipartBodyTooLarge,
 }
 
 /// <summary>A request the server refused: the reason, and the status it answered with.</summary>
@@ -57,7 +73,9 @@ public sealed class HttpRejectedException : Exception
         HttpRejection.RequestLineTooLong => 414,
         HttpRejection.HeadersTooLarge => 431,
         HttpRejection.UnsupportedTransferEncoding => 501,
-        HttpRejection.BodyTooLarge => 413,
+        HttpRejection.BodyTooLarge or HttpRejection.MultipartTooManyParts or HttpRejection.MultipartHeadersTooLarge
+            or HttpRejection.MultipartPartTooLarge or HttpRejection.MultipartBodyTooLarge => 413,
+        HttpRejection.NotMultipart => 415,
         HttpRejection.UnsupportedVersion => 505,
         HttpRejection.UnsupportedExpectation => 417,
         HttpRejection.RequestHeadersTimeout or HttpRejection.BodyDataRateTooLow => 408,

@@ -73,6 +73,33 @@ public sealed class HttpRequest
     /// <inheritdoc/>
     public override string ToString() => $"{Method} {Target}";
 
+    private static readonly IDisposable[] s_ended = [];
+    private IDisposable[]? _onEnd; // null, what to dispose when the request ends, or s_ended once it ended
+
+    /// <summary>Disposes <paramref name="resource"/> when the request ends (its response written, or its connection
+    /// closed); at once when it ended already. Any thread.</summary>
+    internal void DisposeOnEnd(IDisposable resource)
+    {
+        var current = Volatile.Read(ref _onEnd);
+        while (!ReferenceEquals(current, s_ended))
+        {
+            IDisposable[] next = current is null ? [resource] : [.. current, resource];
+            var seen = Interlocked.CompareExchange(ref _onEnd, next, current);
+            if (ReferenceEquals(seen, current)) return;
+            current = seen;
+        }
+        resource.Dispose();
+    }
+
+    /// <summary>The request ended: disposes what was registered with <see cref="DisposeOnEnd"/>.</summary>
+    internal void End()
+    {
+        if (Volatile.Read(ref _onEnd) is null && Interlocked.CompareExchange(ref _onEnd, s_ended, null) is null) return;
+        var list = Interlocked.Exchange(ref _onEnd, s_ended);
+        if (list is null) return;
+        foreach (var resource in list) resource.Dispose();
+    }
+
     private static Dictionary<string, string> ParseCookies(HttpHeaders headers)
     {
         var cookies = new Dictionary<string, string>(StringComparer.Ordinal);

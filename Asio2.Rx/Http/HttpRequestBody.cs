@@ -24,7 +24,9 @@ public sealed class HttpRequestBody
     // Most requests have no body: they share one completed channel instead of each making one (a channel is ~0.5 KB).
     private static readonly Channel<ReadOnlyMemory<byte>> s_noPieces = CreateCompletedChannel();
     private readonly IHttpBodyOwner? _owner;
+    private readonly Lock _pressureGate = new();
     private long _pending;
+    private bool _held; // reading is held for this body; changed under _pressureGate
     private long _received;
     private int _reading;
     private volatile bool _complete;
@@ -106,6 +108,28 @@ public sealed class HttpRequestBody
         return new PieceStream(this);
     }
 
+    /// <summary>The pieces as they are (no copy), for readers inside the library (multipart). Read once.</summary>
+    internal async IAsyncEnumerable<ReadOnlyMemory<byte>> ReadPiecesAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        BeginRead();
+        var reader = _pieces.Reader;
+        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            while (reader.TryRead(out var piece))
+            {
+                Consumed(piece.Length);
+                yield return piece;
+            }
+    }
+
+    /// <summary>The reader gave up before the end (a multipart limit crossed, a consumer gone): drop what waits and
+    /// what still comes, so the connection reads on to the next request. Called by the reader, never concurrently
+    /// with its own reads.</summary>
+    internal void StopReading()
+    {
+        _discarding = true;
+        while (_pieces.Reader.TryRead(out var piece)) Consumed(piece.Length);
+    }
+
     private void BeginRead()
     {
         if (Interlocked.Exchange(ref _reading, 1) != 0) throw new InvalidOperationException("The request body is read once.");
@@ -114,8 +138,34 @@ public sealed class HttpRequestBody
 
     private void Consumed(int n)
     {
-        long left = Interlocked.Add(ref _pending, -n);
-        if (left + n > HighWater && left <= HighWater / 2) _owner?.BodyPressure(this, false);
+        Interlocked.Add(ref _pending, -n);
+        if (Volatile.Read(ref _held)) UpdatePressure();
+    }
+
+    /// <summary>Holds the connection's reading once unread pieces pass the high water mark and releases it at the low
+    /// one. The connection pushes and the reader consumes on different threads: the transitions are serialized and
+    /// re-checked after each, so the hold always ends up matching the bytes still unread (a release can never be lost
+    /// to a hold taken just after the reader took the last piece).</summary>
+    private void UpdatePressure()
+    {
+        lock (_pressureGate)
+        {
+            while (true)
+            {
+                long pending = Interlocked.Read(ref _pending);
+                if (!_held && pending > HighWater)
+                {
+                    Volatile.Write(ref _held, true);
+                    _owner?.BodyPressure(this, true);
+                }
+                else if (_held && pending <= HighWater / 2)
+                {
+                    Volatile.Write(ref _held, false);
+                    _owner?.BodyPressure(this, false);
+                }
+                else return;
+            }
+        }
     }
 
     // Called by the connection, on the session's scheduler.
@@ -125,7 +175,7 @@ public sealed class HttpRequestBody
         if (_discarding || piece.IsEmpty) return;
         long pending = Interlocked.Add(ref _pending, piece.Length);
         _pieces.Writer.TryWrite(piece);
-        if (pending > HighWater && pending - piece.Length <= HighWater) _owner?.BodyPressure(this, true);
+        if (pending > HighWater) UpdatePressure();
     }
 
     internal void Complete()
@@ -148,7 +198,8 @@ public sealed class HttpRequestBody
         _discarding = true;
         if (IsBeingRead) return;
         while (_pieces.Reader.TryRead(out _)) { }
-        if (Interlocked.Exchange(ref _pending, 0) > HighWater) _owner?.BodyPressure(this, false);
+        Interlocked.Exchange(ref _pending, 0);
+        UpdatePressure();
     }
 
     private sealed class PieceStream(HttpRequestBody body) : ReadOnlyStream

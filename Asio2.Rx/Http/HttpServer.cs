@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Reactive;
 using System.Reactive.Linq;
@@ -73,6 +74,9 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
 
     /// <summary>The bound address, once started.</summary>
     public IPEndPoint? LocalEndPoint => _tcp.LocalEndPoint;
+
+    /// <summary>A snapshot of the open connections' sessions.</summary>
+    public IReadOnlyList<Session> GetSessions() => _tcp.GetSessions();
 
     /// <summary>Listens on <paramref name="host"/> and <paramref name="port"/> (0: any free port); returns the bound endpoint.</summary>
     public IPEndPoint Start(string host, int port) => _tcp.Start(host, port);
@@ -227,6 +231,14 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
     /// <summary>Raises the request, then routes it; on the connection's scheduler.</summary>
     internal void Dispatch(HttpContext ctx)
     {
+        // The request's span is current while hooks and handlers run (their continuations keep it).
+        var span = ctx.Span;
+        Activity? previous = null;
+        if (span is not null)
+        {
+            previous = Activity.Current;
+            Activity.Current = span;
+        }
         try
         {
             if (_requests.HasObservers) _requestsSync.OnNext(ctx);
@@ -240,7 +252,11 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
                 return;
             }
             var (route, values, allowed) = _router.Match(request.Method, request.Path);
-            if (route is not null) ctx.SetRoute(route, values!);
+            if (route is not null)
+            {
+                ctx.SetRoute(route, values!);
+                HttpTelemetry.Routed(ctx, route.Pattern);
+            }
             if (!RunBeforeHooks(ctx, Volatile.Read(ref _hooks)) || (route is not null && !RunBeforeHooks(ctx, route.Hooks))) return;
             if (route is null)
             {
@@ -258,6 +274,10 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
         catch (Exception ex)
         {
             HandlerFailed(ctx, ex);
+        }
+        finally
+        {
+            if (span is not null) Activity.Current = previous;
         }
     }
 
@@ -287,9 +307,18 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
 
     private void HandlerFailed(HttpContext ctx, Exception ex)
     {
-        int status = ex is FormatException && ctx.MatchedRoute is not null ? 400 : ex is HttpRejectedException r ? r.StatusCode : 500;
-        Logger.LogError(ex, "{Session} handler for {Request} failed; answering {Status}", ctx.Session, ctx, status);
-        HttpMetrics.HandlerFault(ctx.Session.Transport);
+        if (ex is HttpRejectedException rejection)
+        {
+            // The client's input was refused while the handler read it (a multipart limit, a body too large): counted
+            // as a refusal by reason, not as a handler fault.
+            Asio2Log.HttpRequestRefused(Logger, ctx.Session, rejection.Reason, rejection.Message);
+            HttpTelemetry.Rejected(ctx.Session.Transport, rejection.Reason);
+            ctx.Response.TryCommitError(rejection.StatusCode);
+            return;
+        }
+        int status = ex is FormatException && ctx.MatchedRoute is not null ? 400 : 500;
+        Asio2Log.HttpHandlerFailed(Logger, ex, ctx.Session, ctx, status);
+        HttpTelemetry.HandlerFault(ctx.Session.Transport);
         // When the response was committed before the failure, it goes out as committed.
         ctx.Response.TryCommitError(status);
     }
@@ -306,7 +335,7 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
         }
         catch (Exception ex)
         {
-            Logger.LogError(ex, "{Session} an After hook for {Request} failed", ctx.Session, ctx);
+            Asio2Log.HttpAfterHookFailed(Logger, ex, ctx.Session, ctx);
             ctx.Response.StatusCode = 500;
         }
     }
@@ -344,7 +373,7 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
         }
         catch (TimeoutException)
         {
-            Logger.LogWarning("HTTP server: requests still in flight after {Timeout}; closing their connections", _options.ShutdownTimeout);
+            Asio2Log.HttpShutdownTimeout(Logger, _options.ShutdownTimeout);
         }
         await _tcp.StopAsync().ConfigureAwait(false);
         _requests.OnCompleted();

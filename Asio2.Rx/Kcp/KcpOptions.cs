@@ -32,7 +32,7 @@ public enum KcpHandshakeMode
     /// <summary>asio2's handshake with a stateless cookie round before the SYN-ACK: the server answers a SYN with a
     /// 12-byte cookie bound to the client's address and a time slot and keeps no state until the client echoes it, so
     /// a spoofed source creates nothing and gets nothing larger than it sent. Both ends must use it (asio2 peers do
-    /// not); the client cannot ask for a conv. See the README for the design.</summary>
+    /// not); the client cannot ask for a conv. See docs/kcp.md for the design.</summary>
     Cookie,
 }
 

@@ -91,7 +91,7 @@ internal sealed class Asio2RpcWire(int maxDepth) : RpcWire
         var code => new RpcException(RpcErrorKind.RemoteException, $"'{message.Method}' failed on the peer (asio2 error {code})"),
     };
 
-    public override void WriteRequest(IBufferWriter<byte> output, ulong id, string method, ReadOnlySpan<object?> args, bool notification)
+    public override void WriteRequest(IBufferWriter<byte> output, ulong id, string method, ReadOnlySpan<object?> args, bool notification, RpcTraceContext? trace = null)
     {
         WriteHeader(output, Request, notification ? 0 : id, Encoding.UTF8.GetBytes(method));
         foreach (var arg in args)

@@ -17,6 +17,9 @@ namespace Asio2.Rx;
 /// <c>$/stream [method, window, params]</c> (a request for a streamed result), <c>$/next [msgid, item]</c> (one streamed
 /// item), <c>$/ack [msgid, count]</c> (the caller consumed <c>count</c> more items). A peer only ever receives
 /// <c>$/next</c> after it sent <c>$/stream</c>.</para>
+/// <para>Trace context (opt-in, <see cref="RpcOptions.SendTraceContext"/>): a request may carry a fifth element and a
+/// notification a fourth, a map <c>{"traceparent": "00-…", "tracestate": "…"}</c> (W3C Trace Context; other keys are
+/// ignored, <c>tracestate</c> may be absent). This side always accepts it; it sends it only when told the peer does.</para>
 /// <para>Before anything is read, the frame's nesting is checked without recursion against the depth limit, so the
 /// recursive readers of the MessagePack library never see a hostile depth.</para>
 /// </remarks>
@@ -61,11 +64,12 @@ internal sealed class MessagePackRpcWire(MessagePackSerializerOptions options, i
             RpcMessage message;
             switch (type)
             {
-                case RequestType when count == 4:
+                case RequestType when count is 4 or 5:
                 {
                     uint id = reader.ReadUInt32();
                     var (method, bytes) = ReadMethod(ref reader, frame);
-                    message = new RpcMessage { Kind = RpcMessageKind.Request, Id = id, Method = method, MethodBytes = bytes, Body = ReadParams(ref reader, frame) };
+                    var body = ReadParams(ref reader, frame);
+                    message = new RpcMessage { Kind = RpcMessageKind.Request, Id = id, Method = method, MethodBytes = bytes, Body = body, Trace = count == 5 ? ReadTrace(ref reader) : null };
                     break;
                 }
                 case ResponseType when count == 4:
@@ -75,10 +79,11 @@ internal sealed class MessagePackRpcWire(MessagePackSerializerOptions options, i
                     message = new RpcMessage { Kind = RpcMessageKind.Response, Id = id, Method = "", Error = error, Body = Slice(ref reader, frame) };
                     break;
                 }
-                case NotificationType when count == 3:
+                case NotificationType when count is 3 or 4:
                 {
                     var (method, bytes) = ReadMethod(ref reader, frame);
-                    message = new RpcMessage { Kind = RpcMessageKind.Notification, Method = method, MethodBytes = bytes, Body = ReadParams(ref reader, frame) };
+                    var body = ReadParams(ref reader, frame);
+                    message = new RpcMessage { Kind = RpcMessageKind.Notification, Method = method, MethodBytes = bytes, Body = body, Trace = count == 4 ? ReadTrace(ref reader) : null };
                     break;
                 }
                 default:
@@ -150,30 +155,33 @@ internal sealed class MessagePackRpcWire(MessagePackSerializerOptions options, i
         }
     }
 
-    public override void WriteRequest(IBufferWriter<byte> output, ulong id, string method, ReadOnlySpan<object?> args, bool notification)
+    public override void WriteRequest(IBufferWriter<byte> output, ulong id, string method, ReadOnlySpan<object?> args, bool notification, RpcTraceContext? trace = null)
     {
         var writer = new MessagePackWriter(output);
+        int extra = trace?.TraceParent is null ? 0 : 1;
         if (notification)
         {
-            writer.WriteArrayHeader(3);
+            writer.WriteArrayHeader(3 + extra);
             writer.Write(NotificationType);
         }
         else
         {
-            writer.WriteArrayHeader(4);
+            writer.WriteArrayHeader(4 + extra);
             writer.Write(RequestType);
             writer.Write((uint)id);
         }
         writer.Write(method);
         WriteArgs(ref writer, args);
+        if (extra != 0) WriteTrace(ref writer, trace!);
         writer.Flush();
     }
 
-    /// <summary><c>[0, id, "$/stream", [method, window, params]]</c>.</summary>
-    public void WriteStreamRequest(IBufferWriter<byte> output, ulong id, string method, int window, ReadOnlySpan<object?> args)
+    /// <summary><c>[0, id, "$/stream", [method, window, params]]</c> (and the trace context, when given).</summary>
+    public void WriteStreamRequest(IBufferWriter<byte> output, ulong id, string method, int window, ReadOnlySpan<object?> args, RpcTraceContext? trace = null)
     {
         var writer = new MessagePackWriter(output);
-        writer.WriteArrayHeader(4);
+        bool traced = trace?.TraceParent is not null;
+        writer.WriteArrayHeader(traced ? 5 : 4);
         writer.Write(RequestType);
         writer.Write((uint)id);
         writer.Write(StreamMethod);
@@ -181,7 +189,37 @@ internal sealed class MessagePackRpcWire(MessagePackSerializerOptions options, i
         writer.Write(method);
         writer.Write(window);
         WriteArgs(ref writer, args);
+        if (traced) WriteTrace(ref writer, trace!);
         writer.Flush();
+    }
+
+    private static void WriteTrace(ref MessagePackWriter writer, RpcTraceContext trace)
+    {
+        writer.WriteMapHeader(trace.TraceState is null ? 1 : 2);
+        writer.Write("traceparent");
+        writer.Write(trace.TraceParent);
+        if (trace.TraceState is { } state)
+        {
+            writer.Write("tracestate");
+            writer.Write(state);
+        }
+    }
+
+    /// <summary>Reads the trace-context map (nil reads as none); keys other than the two W3C ones are skipped.</summary>
+    private static RpcTraceContext? ReadTrace(ref MessagePackReader reader)
+    {
+        if (reader.TryReadNil()) return null;
+        if (reader.NextMessagePackType != MessagePackType.Map) throw new RpcProtocolException("the trace context is not a map");
+        int n = reader.ReadMapHeader();
+        var trace = new RpcTraceContext();
+        for (int i = 0; i < n; i++)
+        {
+            string? key = reader.NextMessagePackType == MessagePackType.String ? reader.ReadString() : null;
+            if (key is null) reader.Skip();
+            if (key is "traceparent" or "tracestate" && reader.NextMessagePackType == MessagePackType.String) trace.Set(key, reader.ReadString()!);
+            else reader.Skip();
+        }
+        return trace.TraceParent is null ? null : trace;
     }
 
     /// <summary>Reads the params of a <c>$/stream</c> request: the method, the window, and a message whose body is the inner params.</summary>

@@ -29,10 +29,14 @@ public sealed class RpcClient : IDisposable
     public RpcClient(ReconnectingClient client, RpcOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(client);
+        Client = client;
         Bindings = new RpcBindings(options);
         Bindings.CheckFraming(client.Settings);
         _subscription = client.Connections.Subscribe(OnConnection, _peerStream.OnError, _peerStream.OnCompleted);
     }
+
+    /// <summary>The client whose connections it runs over (its lifetime is the app's: connect and dispose it there).</summary>
+    public ReconnectingClient Client { get; }
 
     /// <summary>The functions this client serves to the server.</summary>
     public RpcBindings Bindings { get; }

@@ -87,6 +87,15 @@ public sealed class RpcOptions
         set { ArgumentOutOfRangeException.ThrowIfLessThan(value, 1); _maxStreamBufferBytes = value; }
     }
 
+    /// <summary>
+    /// MessagePack-RPC: send the caller's W3C trace context (<c>traceparent</c>, <c>tracestate</c>) with every request
+    /// and notification, as one more array element after the params (a map; see the wire's documentation), so the
+    /// peer's server span joins the caller's trace. Off by default: the spec's messages have exactly 4 (3) elements,
+    /// and an independent peer may refuse a longer one. Turn it on when the peer is Asio2.Rx (which always accepts the
+    /// element, whatever this option says on its side) or reads it. asio2's wire has no room for it: ignored there.
+    /// </summary>
+    public bool SendTraceContext { get; set; }
+
     /// <summary>MessagePack-RPC: the serializer options for arguments and results. Defaults to <see cref="DefaultSerializer"/>.
     /// Keep <see cref="MessagePackSecurity.UntrustedData"/> when replacing it.</summary>
     public MessagePackSerializerOptions SerializerOptions
@@ -102,7 +111,8 @@ public sealed class RpcOptions
         _maxConcurrentCalls,
         IncludeExceptionDetails,
         _streamWindow,
-        _maxStreamBufferBytes);
+        _maxStreamBufferBytes,
+        SendTraceContext && Protocol == RpcProtocol.MessagePackRpc);
 }
 
 /// <summary>Resolved, immutable RPC settings.</summary>
@@ -113,4 +123,5 @@ internal sealed record RpcSettings(
     int MaxConcurrentCalls,
     bool IncludeExceptionDetails,
     int StreamWindow,
-    int MaxStreamBufferBytes);
+    int MaxStreamBufferBytes,
+    bool SendTraceContext);

@@ -39,7 +39,7 @@ public sealed partial class RpcPeer
         }
         catch (RpcProtocolException ex)
         {
-            Session.Logger.LogInformation(ex, "{Session} refused an RPC message: {Reason}", Session, ex.Message);
+            Asio2Log.RpcMessageRefused(Session.Logger, ex, Session, ex.Message);
             Session.Shutdown(new CloseReason(CloseKind.ProtocolError, ex, ex.Message), graceful: false);
             return;
         }
@@ -101,6 +101,7 @@ public sealed partial class RpcPeer
                 return;
             }
         }
+        if (StartServeSpan(message) is { } span) message = message with { Span = span };
         var binding = _bindings.Find(message.Method);
         if (binding is null)
         {
@@ -132,6 +133,13 @@ public sealed partial class RpcPeer
         }
 
         object? result;
+        // The call's span is current while the function runs (its continuations keep it).
+        System.Diagnostics.Activity? previous = null;
+        if (message.Span is { } current)
+        {
+            previous = System.Diagnostics.Activity.Current;
+            System.Diagnostics.Activity.Current = current;
+        }
         try
         {
             result = binding.Invoke(args);
@@ -141,6 +149,10 @@ public sealed partial class RpcPeer
             running?.Dispose();
             ReplyException(message, ex);
             return;
+        }
+        finally
+        {
+            if (message.Span is not null) System.Diagnostics.Activity.Current = previous;
         }
 
         switch (binding.Shape)
@@ -242,7 +254,11 @@ public sealed partial class RpcPeer
 
     private void ReplyResult(in RpcMessage request, object? result, Type? resultType)
     {
-        if (request.Kind == RpcMessageKind.Notification) return;
+        if (request.Kind == RpcMessageKind.Notification)
+        {
+            EndSpan(request.Span, null);
+            return;
+        }
         SendResult sent;
         try
         {
@@ -255,17 +271,19 @@ public sealed partial class RpcPeer
         }
         if (sent.IsRejected && sent.AsTask().Exception?.InnerException is SendRejectedException { Rejection: SendRejection.TooLarge } tooLarge)
             ReplyError(request, RpcErrorKind.PayloadTooLarge, $"the result of '{request.Method}' is too large: {tooLarge.Message}");
+        else EndSpan(request.Span, null);
     }
 
     private void ReplyException(in RpcMessage request, Exception ex)
     {
         if (ex is TargetInvocationException { InnerException: { } inner }) ex = inner;
-        Session.Logger.LogDebug(ex, "{Session} RPC function '{Method}' threw", Session, request.Method);
+        Asio2Log.RpcFunctionFailed(Session.Logger, ex, Session, request.Method);
         ReplyError(request, RpcErrorKind.RemoteException, _settings.IncludeExceptionDetails ? ex.ToString() : ex.Message, ex.GetType().FullName);
     }
 
     private void ReplyError(in RpcMessage request, RpcErrorKind kind, string message, string? remoteType = null)
     {
+        EndSpan(request.Span, kind);
         if (request.Kind == RpcMessageKind.Notification) return;
         Send(static (w, st) => st.Item1.WriteError(w, st.request, st.kind, st.message, st.remoteType), (_wire, request, kind, message, remoteType));
     }
@@ -311,6 +329,7 @@ public sealed partial class RpcPeer
             try { _cts?.Cancel(); }
             catch (AggregateException) { /* a cancellation callback threw; the call is over either way */ }
             _subscription.Dispose();
+            EndSpan(request.Span, null, cancelled: true);
             OnCancelled();
         }
 

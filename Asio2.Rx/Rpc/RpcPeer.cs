@@ -97,7 +97,15 @@ public sealed partial class RpcPeer
     public SendResult Notify(string method, params object?[] args)
     {
         Check(method, args);
-        return Send(static (w, st) => st.wire.WriteRequest(w, 0, st.method, st.args, notification: true), (wire: _wire, method, args));
+        var span = StartCallSpan(method, out var trace);
+        try
+        {
+            return Send(static (w, st) => st.wire.WriteRequest(w, 0, st.method, st.args, notification: true, st.trace), (wire: _wire, method, args, trace));
+        }
+        finally
+        {
+            EndSpan(span, null); // a notification's span ends when it is sent: nothing comes back
+        }
     }
 
     /// <inheritdoc/>
@@ -115,6 +123,7 @@ public sealed partial class RpcPeer
 
     private void Start(PendingCall call, string method, object?[] args)
     {
+        call.Span = StartCallSpan(method, out var trace);
         lock (_gate)
         {
             if (_closed is { } closed)
@@ -132,8 +141,8 @@ public sealed partial class RpcPeer
         try
         {
             sent = call.Streamed
-                ? Send(static (w, st) => st.Item1._messagePack!.WriteStreamRequest(w, st.call.Id, st.method, st.Item1._settings.StreamWindow, st.args), (this, call, method, args))
-                : Send(static (w, st) => st.Item1._wire.WriteRequest(w, st.call.Id, st.method, st.args, notification: false), (this, call, method, args));
+                ? Send(static (w, st) => st.Item1._messagePack!.WriteStreamRequest(w, st.call.Id, st.method, st.Item1._settings.StreamWindow, st.args, st.trace), (this, call, method, args, trace))
+                : Send(static (w, st) => st.Item1._wire.WriteRequest(w, st.call.Id, st.method, st.args, notification: false, st.trace), (this, call, method, args, trace));
         }
         catch (Exception ex)
         {
@@ -152,6 +161,7 @@ public sealed partial class RpcPeer
     private void Abandon(PendingCall call)
     {
         if (!TryRemove(call.Id, call)) return;
+        EndSpan(call.Span, null, cancelled: true);
         SendCancel(call.Id);
     }
 
@@ -275,6 +285,9 @@ public sealed partial class RpcPeer
         /// <summary>When the default timeout fails the call (scheduler ticks).</summary>
         public long Deadline { get; set; }
 
+        /// <summary>The call's client span, when someone listens.</summary>
+        public System.Diagnostics.Activity? Span { get; set; }
+
         /// <summary>The subscription to the call: disposing it before the response forgets the call.</summary>
         public void Dispose() => peer.Abandon(this);
 
@@ -291,6 +304,7 @@ public sealed partial class RpcPeer
         {
             if (Streamed || typeof(T) == typeof(Unit))
             {
+                EndSpan(Span, null);
                 if (!Streamed) observer.OnNext((T)(object)Unit.Default);
                 observer.OnCompleted();
                 return;
@@ -302,9 +316,10 @@ public sealed partial class RpcPeer
             }
             catch (Exception ex)
             {
-                observer.OnError(new RpcException(RpcErrorKind.ProtocolViolation, $"the result is not a {typeof(T).Name}: {ex.Message}", null, ex));
+                Fail(new RpcException(RpcErrorKind.ProtocolViolation, $"the result is not a {typeof(T).Name}: {ex.Message}", null, ex));
                 return;
             }
+            EndSpan(Span, null);
             observer.OnNext(value);
             observer.OnCompleted();
         }
@@ -321,7 +336,7 @@ public sealed partial class RpcPeer
                 if (peer.TryRemove(Id, this))
                 {
                     peer.SendCancel(Id);
-                    observer.OnError(new RpcException(RpcErrorKind.ProtocolViolation, $"a streamed item is not a {typeof(T).Name}: {ex.Message}", null, ex));
+                    Fail(new RpcException(RpcErrorKind.ProtocolViolation, $"a streamed item is not a {typeof(T).Name}: {ex.Message}", null, ex));
                 }
                 return;
             }
@@ -335,7 +350,11 @@ public sealed partial class RpcPeer
             }
         }
 
-        public override void Fail(RpcException error) => observer.OnError(error);
+        public override void Fail(RpcException error)
+        {
+            EndSpan(Span, error.Kind);
+            observer.OnError(error);
+        }
     }
 
     /// <summary>The cold observable <see cref="Call{T}"/> returns: each subscription is one call.</summary>

@@ -35,10 +35,14 @@ public sealed class RpcServer : IDisposable
     public RpcServer(SessionServer server, RpcOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(server);
+        Server = server;
         Bindings = new RpcBindings(options);
         Bindings.CheckFraming(server.Settings);
         _subscription = server.Sessions.Subscribe(OnSession, _peerStream.OnError, _peerStream.OnCompleted);
     }
+
+    /// <summary>The server whose sessions it serves (its lifetime is the app's: start and stop it there).</summary>
+    public SessionServer Server { get; }
 
     /// <summary>The functions this server serves.</summary>
     public RpcBindings Bindings { get; }

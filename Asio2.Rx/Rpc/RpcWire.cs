@@ -31,6 +31,32 @@ internal readonly struct RpcMessage
     public bool BigEndian { get; init; }
 
     public bool HasError => ErrorCode != 0 || !Error.IsEmpty;
+
+    /// <summary>Request/notification: the caller's W3C trace context, when it sent one (MessagePack-RPC only).</summary>
+    public RpcTraceContext? Trace { get; init; }
+
+    /// <summary>Request/notification: this side's server span for it, when someone listens.</summary>
+    public System.Diagnostics.Activity? Span { get; init; }
+}
+
+/// <summary>A W3C trace context on the RPC wire (the carrier the propagator reads and writes).</summary>
+internal sealed class RpcTraceContext
+{
+    public string? TraceParent { get; set; }
+    public string? TraceState { get; set; }
+
+    public string? Get(string field) => field switch
+    {
+        "traceparent" => TraceParent,
+        "tracestate" => TraceState,
+        _ => null,
+    };
+
+    public void Set(string field, string value)
+    {
+        if (field == "traceparent") TraceParent = value;
+        else if (field == "tracestate") TraceState = value;
+    }
 }
 
 /// <summary>A received message that cannot be handled: the connection is closed with <see cref="CloseKind.ProtocolError"/>.</summary>
@@ -64,8 +90,9 @@ internal abstract class RpcWire
     /// <summary>The error a failed response carries.</summary>
     public abstract RpcException DecodeError(in RpcMessage message);
 
-    /// <summary>Writes a request (<paramref name="id"/> 0 and <paramref name="notification"/>: a notification).</summary>
-    public abstract void WriteRequest(IBufferWriter<byte> output, ulong id, string method, ReadOnlySpan<object?> args, bool notification);
+    /// <summary>Writes a request (<paramref name="id"/> 0 and <paramref name="notification"/>: a notification), with the
+    /// caller's trace context where the wire has room for it.</summary>
+    public abstract void WriteRequest(IBufferWriter<byte> output, ulong id, string method, ReadOnlySpan<object?> args, bool notification, RpcTraceContext? trace = null);
 
     /// <summary>Writes a success response; <paramref name="resultType"/> null for a function that returns nothing.</summary>
     public abstract void WriteResult(IBufferWriter<byte> output, in RpcMessage request, object? result, Type? resultType);

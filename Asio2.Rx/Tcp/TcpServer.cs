@@ -114,8 +114,7 @@ public sealed class TcpServer : SessionServer
                 backOff = backOff == TimeSpan.Zero ? MinAcceptBackOff : TimeSpan.FromTicks(Math.Min(backOff.Ticks * 2, MaxAcceptBackOff.Ticks));
                 Interlocked.Increment(ref _acceptFailures);
                 Asio2Metrics.Error(TransportName, "accept_exhausted");
-                Settings.Logger.LogWarning(ex, "{Transport} server: accept failed ({Error}); accepting again in {Delay} ms",
-                    TransportName, ex.SocketErrorCode, backOff.TotalMilliseconds);
+                Asio2Log.AcceptBackOff(Settings.Logger, ex, TransportName, ex.SocketErrorCode, backOff.TotalMilliseconds);
                 if (!await BackOffAsync(backOff).ConfigureAwait(false)) return;
                 continue;
             }

@@ -41,6 +41,10 @@ internal abstract class DatagramChannel : IDisposable
     /// <summary>Datagrams the network refused to send.</summary>
     public long SendErrors => Volatile.Read(ref _sendErrors);
 
+    /// <summary>Raised on the I/O thread after a receive or send error was counted and ignored, so a test can await
+    /// one instead of watching the counters.</summary>
+    public event Action? ErrorIgnored;
+
     /// <summary>Starts the receive loop; call once.</summary>
     public abstract void Start(DatagramHandler handler);
 
@@ -57,9 +61,17 @@ internal abstract class DatagramChannel : IDisposable
     /// <summary>Stops the receive loop and releases the socket. Idempotent.</summary>
     public abstract void Dispose();
 
-    private protected void CountReceiveError() => Interlocked.Increment(ref _receiveErrors);
+    private protected void CountReceiveError()
+    {
+        Interlocked.Increment(ref _receiveErrors);
+        ErrorIgnored?.Invoke();
+    }
 
-    private protected void CountSendError() => Interlocked.Increment(ref _sendErrors);
+    private protected void CountSendError()
+    {
+        Interlocked.Increment(ref _sendErrors);
+        ErrorIgnored?.Invoke();
+    }
 
     /// <summary>A copy of <paramref name="address"/> that can be kept (the receive loop reuses its own).</summary>
     public static SocketAddress Copy(SocketAddress address)
@@ -82,10 +94,15 @@ internal sealed class DropCounter(string transport)
     /// <summary>Datagrams dropped so far.</summary>
     public long Count => Volatile.Read(ref _count);
 
+    /// <summary>Raised after each drop was counted, with its reason, on the thread that dropped: a test awaits a drop
+    /// with it instead of watching <see cref="Count"/>.</summary>
+    public event Action<string>? Dropped;
+
     /// <summary>Counts one dropped datagram, tagged with <paramref name="reason"/> on the meter.</summary>
     public void Drop(string reason)
     {
         Interlocked.Increment(ref _count);
         Asio2Metrics.Drop(transport, reason);
+        Dropped?.Invoke(reason);
     }
 }

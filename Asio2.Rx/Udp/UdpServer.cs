@@ -47,6 +47,9 @@ public sealed class UdpServer : SessionServer
     /// <summary>Datagrams dropped so far (see the remarks for why a datagram is dropped).</summary>
     public long DroppedDatagrams => _core.Drops.Count;
 
+    /// <summary>The counter behind <see cref="DroppedDatagrams"/> (tests await its drops).</summary>
+    internal DropCounter Drops => _core.Drops;
+
     /// <summary>The open session of this remote endpoint, or null.</summary>
     public Session? FindSession(IPEndPoint remote) => _core.FindSession(remote);
 

@@ -97,7 +97,7 @@ public sealed class WebSocketEndpoint
         catch (Exception ex)
         {
             // The connection closed before the hand-over: nothing to take over.
-            _settings.Logger.LogDebug(ex, "WebSocket upgrade of {Request} did not complete", request);
+            Asio2Log.WebSocketUpgradeIncomplete(_settings.Logger, ex, request);
             return;
         }
         var session = new WebSocketSession(connection.Stream, connection.Buffered, isServer: true, accepted.SubProtocol, accepted.Deflate,

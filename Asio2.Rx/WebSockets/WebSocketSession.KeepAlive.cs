@@ -56,7 +56,7 @@ public sealed partial class WebSocketSession
         }
         catch (Exception ex)
         {
-            if (IsOpen) Logger.LogDebug(ex, "{Session} ping failed", this);
+            if (IsOpen) Asio2Log.WebSocketPingFailed(Logger, ex, this);
             Shutdown(ClassifyError(ex) with { Code = 1006 }, graceful: false);
         }
     }

@@ -11,7 +11,8 @@ namespace Asio2.Rx;
 public sealed partial class WebSocketSession
 {
     /// <summary>Messages received back to back (the WebSocket had them buffered) are delivered together, up to this many
-    /// bytes; then the batch goes out even if more are ready.</summary>
+    /// bytes (or <see cref="SessionOptions.MaxPendingReceiveBytes"/>, if smaller); then the batch goes out even if more
+    /// are ready. While reading is held, one batch and one receive wait in the session.</summary>
     private const int MaxBatchBytes = 64 * 1024;
 
     /// <summary>The least room a receive is given; less than that left in the buffer delivers, compacts or grows it.</summary>
@@ -30,6 +31,7 @@ public sealed partial class WebSocketSession
     private async Task ReadLoopAsync()
     {
         int chunk = Settings.ReceiveBufferSize;
+        int maxBatch = Math.Min(MaxBatchBytes, Settings.MaxPendingReceiveBytes);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(chunk);
         // [start, messageStart): complete messages not yet delivered (bounds holds them); [messageStart, end): the message being read
         int start = 0, messageStart = 0, end = 0;
@@ -101,7 +103,7 @@ public sealed partial class WebSocketSession
                     kind = messageKind;
                     bounds.Add(messageStart - start, end - messageStart);
                     messageStart = end;
-                    if (messageStart - start >= MaxBatchBytes) await OnLoop(Deliver(buffer, ref start, messageStart, ref bounds, kind));
+                    if (messageStart - start >= maxBatch) await OnLoop(Deliver(buffer, ref start, messageStart, ref bounds, kind));
                 }
                 if (!IsOpen && CloseReason!.Kind is not (CloseKind.LocalClose or CloseKind.Stopped))
                 {
@@ -238,7 +240,7 @@ public sealed partial class WebSocketSession
             return;
         }
         var io = ex is WebSocketException { InnerException: { } inner } ? inner : ex;
-        if (Logger.IsEnabled(LogLevel.Debug)) Logger.LogDebug(ex, "{Session} receive failed", this);
+        Asio2Log.WebSocketReceiveFailed(Logger, ex, this);
         ShutdownAfterPendingFrames(ClassifyError(io) with { Code = 1006 }, graceful: false);
     }
 }

@@ -19,7 +19,8 @@ namespace Asio2.Rx;
 /// violations close with 1002. Pings are answered, pongs and control frames never reach <c>Frames</c>.</para>
 /// <para><b>Sending.</b> <c>Send(bytes)</c> sends a binary message, <c>Send(string)</c> a text message, <c>Send(bytes, kind)</c>
 /// either; all go through
-/// the session's bounded send queue, one message per call, and queued messages leave in one write.</para>
+/// the session's bounded send queue, one message per call, and queued messages leave in one write. <c>SendAsync</c> of a
+/// stream or an observable of chunks sends one message in fragments, each queued when there is room.</para>
 /// <para><b>Close codes.</b> The reason's <see cref="CloseReason.Code"/> is the code received in the peer's close frame
 /// (<see cref="CloseKind.RemoteClose"/>) or the code this side sent: 1000 for <see cref="Session.Close()"/>, the code given
 /// to <see cref="Close(int, string?)"/>, 1001 when the server or client stops, 1002/1007/1009 for bad input. 1006 means
@@ -54,7 +55,7 @@ public sealed partial class WebSocketSession : Session
         SubProtocol = subProtocol;
         IsCompressed = deflate is not null;
         UpgradeRequest = upgradeRequest;
-        _wire = new WebSocketWire(stream, buffered, isServer, deflate is not null, OnBytesReceived);
+        _wire = new WebSocketWire(stream, buffered, isServer, deflate is not null, OnBytesReceived, OnBytesWritten);
         if (isServer) _wire.OnUnmasked = OnUnmaskedFrame;
         _ws = WebSocket.CreateFromStream(_wire, new WebSocketCreationOptions
         {
@@ -144,6 +145,17 @@ public sealed partial class WebSocketSession : Session
         _readDone.TrySetResult();
     }
 
+    // Frames written to the connection: the send queue's records carry a header of ours that never reaches the wire.
+    private long _bytesWritten;
+
+    private protected override long? TransportBytesSent => Volatile.Read(ref _bytesWritten);
+
+    private void OnBytesWritten(int count)
+    {
+        Interlocked.Add(ref _bytesWritten, count);
+        Asio2Metrics.BytesSent(Transport, count);
+    }
+
     private static bool IsSendableCode(int code) => code is (>= 1000 and <= 1003) or (>= 1007 and <= 1011) or (>= 3000 and <= 4999);
 
     private protected override void StartTransport()
@@ -187,7 +199,7 @@ public sealed partial class WebSocketSession : Session
         }
         catch (Exception ex)
         {
-            Logger.LogDebug(ex, "{Session} close handshake failed", this);
+            Asio2Log.WebSocketCloseFailed(Logger, ex, this);
         }
         finally
         {

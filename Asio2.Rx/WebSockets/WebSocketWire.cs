@@ -7,7 +7,7 @@ namespace Asio2.Rx;
 /// <summary>
 /// The stream between <c>System.Net.WebSockets</c> (which encodes and decodes frames) and the connection. It gives
 /// the bytes the HTTP layer read past the upgrade request first, counts what arrives (for the session's activity and
-/// metrics), lets the send queue's writer gather a whole batch of frames into one write, injects keep-alive pings,
+/// metrics) and what is written, lets the send queue's writer gather a whole batch of frames into one write, injects keep-alive pings,
 /// and notes the close frame this side sent, so the session can report the exact code.
 /// </summary>
 /// <remarks>
@@ -20,6 +20,7 @@ internal sealed class WebSocketWire : Stream
     private readonly Stream _inner;
     private readonly bool _isServer;
     private readonly Action<int> _onReceived;
+    private readonly Action<int> _onSent;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly object _batchLock = new();
     private ReadOnlyMemory<byte> _prefix;
@@ -46,13 +47,14 @@ internal sealed class WebSocketWire : Stream
     private bool _readingStopped;
     private readonly TaskCompletionSource<int> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public WebSocketWire(Stream inner, ReadOnlyMemory<byte> buffered, bool isServer, bool deflate, Action<int> onReceived)
+    public WebSocketWire(Stream inner, ReadOnlyMemory<byte> buffered, bool isServer, bool deflate, Action<int> onReceived, Action<int> onSent)
     {
         _inner = inner;
         _deflate = deflate;
         _prefix = buffered;
         _isServer = isServer;
         _onReceived = onReceived;
+        _onSent = onSent;
     }
 
     /// <summary>Server side: called (once) when the client sends an unmasked frame. Nothing from that frame on is read.</summary>
@@ -183,6 +185,7 @@ internal sealed class WebSocketWire : Stream
         try
         {
             await _inner.WriteAsync(buffer).ConfigureAwait(false);
+            _onSent(buffer.Length);
         }
         finally
         {
@@ -215,6 +218,7 @@ internal sealed class WebSocketWire : Stream
                 try
                 {
                     await _inner.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
+                    _onSent(batch.Length);
                 }
                 finally
                 {
