@@ -24,8 +24,10 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <remarks>
 /// Each one is a keyed singleton under its name; its options are named options
 /// (<c>IOptionsMonitor&lt;NetworkServiceOptions&lt;TcpServerOptions&gt;&gt;.Get(name)</c>). Unless the app set them,
-/// the transport logs to the container's <see cref="ILoggerFactory"/> and its sessions are pinned to the container's
-/// <see cref="SchedulerPool"/> (one, shared by all, disposed with the container; register your own to replace it).
+/// the transport logs to the container's <see cref="ILoggerFactory"/>, counts on the <c>Asio2.Rx</c> meter of the
+/// container's <see cref="System.Diagnostics.Metrics.IMeterFactory"/> (when it has one, as every Generic Host does),
+/// and its sessions are pinned to the container's <see cref="SchedulerPool"/> (one, shared by all, disposed with the
+/// container; register your own to replace it).
 /// </remarks>
 public static class Asio2RxServiceCollectionExtensions
 {

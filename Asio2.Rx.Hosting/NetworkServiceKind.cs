@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -97,10 +98,12 @@ internal static class NetworkServiceKinds
         foreach (var session in sessions) session.Abort();
     }
 
-    /// <summary>The logger and scheduler pool from the container, where the app left them unset (any <see cref="SessionOptions"/>).</summary>
+    /// <summary>The logger, scheduler pool and meter factory from the container, where the app left them unset (any
+    /// <see cref="SessionOptions"/>).</summary>
     internal static void UseSessionServices(SessionOptions options, IServiceProvider services, ILogger logger)
     {
         options.Logger ??= logger;
         options.Schedulers ??= services.GetRequiredService<SchedulerPool>();
+        options.MeterFactory ??= services.GetService<IMeterFactory>();
     }
 }

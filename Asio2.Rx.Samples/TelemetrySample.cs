@@ -52,8 +52,6 @@ internal sealed class TelemetrySample : ISample
                 Console.WriteLine($"rpc: add(2, 3) = {await rpc.Call<int>("add", 2, 3).Timeout(TimeSpan.FromSeconds(10))}");
                 Console.WriteLine($"trace {root?.TraceId}: spans and metrics follow");
             }
-        } // the servers' stop ends every request's and session's span
-        tracing.ForceFlush();
-        metering.ForceFlush();
+        } // the servers' stop ends every request's and session's span; disposing the providers prints the rest
     }
 }

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
 
@@ -16,6 +17,8 @@ public class ErrorClassifierTests
     [InlineData(SocketError.NetworkUnreachable, CloseKind.Reset)]
     [InlineData(SocketError.NotConnected, CloseKind.Reset)]
     [InlineData(SocketError.TimedOut, CloseKind.Reset)]
+    [InlineData(SocketError.OperationAborted, CloseKind.LocalAbort)]
+    [InlineData(SocketError.Interrupted, CloseKind.LocalAbort)]
     [InlineData(SocketError.AccessDenied, CloseKind.Error)]
     [InlineData(SocketError.NoBufferSpaceAvailable, CloseKind.Error)]
     [InlineData(SocketError.InvalidArgument, CloseKind.Error)]
@@ -46,5 +49,48 @@ public class ErrorClassifierTests
         Assert.Equal(CloseKind.LocalAbort, ErrorClassifier.Classify(new ObjectDisposedException("socket")).Kind);
         Assert.Equal(CloseKind.LocalAbort, ErrorClassifier.Classify(new OperationCanceledException()).Kind);
         Assert.Equal(CloseKind.Error, ErrorClassifier.Classify(new InvalidOperationException("a bug")).Kind);
+    }
+
+    [Fact]
+    public void ADisposeOrCancelHere_WrappedOnceOrTwice_IsALocalAbort()
+    {
+        // NetworkStream and SslStream wrap whatever the socket throws, ObjectDisposedException included.
+        var disposed = new ObjectDisposedException("System.Net.Sockets.Socket");
+        var canceled = new OperationCanceledException();
+
+        Assert.Equal(CloseKind.LocalAbort, ErrorClassifier.Classify(new IOException("Unable to read data from the transport connection.", disposed)).Kind);
+        Assert.Equal(CloseKind.LocalAbort, ErrorClassifier.Classify(new IOException("outer", new IOException("inner", disposed))).Kind);
+        Assert.Equal(CloseKind.LocalAbort, ErrorClassifier.Classify(new IOException("outer", canceled)).Kind);
+        Assert.Same(disposed, ErrorClassifier.Classify(new IOException("outer", disposed)).Exception);
+        // Other causes inside an IOException stay the IOException's: its message says more than theirs.
+        var other = new IOException("decrypt failed", new InvalidOperationException("inner"));
+        Assert.Equal((CloseKind.Error, (Exception?)other), (ErrorClassifier.Classify(other).Kind, ErrorClassifier.Classify(other).Exception));
+    }
+
+    [Fact]
+    public async Task ASocketDisposedHere_IsALocalAbort_AsThePlatformReportsIt()
+    {
+        // The exceptions .NET really throws when this side disposes a connected socket: read and write through a
+        // NetworkStream afterwards, and a read through it or the socket that was pending at the time.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var failures = new List<Exception>();
+        foreach (Func<Socket, NetworkStream, Task> use in new Func<Socket, NetworkStream, Task>[]
+        {
+            async (socket, stream) => { socket.Dispose(); _ = await stream.ReadAsync(new byte[1].AsMemory()); },
+            async (socket, stream) => { socket.Dispose(); await stream.WriteAsync(new byte[1]); },
+            async (socket, stream) => { var read = stream.ReadAsync(new byte[1].AsMemory()).AsTask(); socket.Dispose(); _ = await read; },
+            async (socket, stream) => { var read = socket.ReceiveAsync(new byte[1].AsMemory(), SocketFlags.None).AsTask(); socket.Dispose(); _ = await read; },
+        })
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await socket.ConnectAsync(listener.LocalEndPoint!).WaitAsync(Wait.Long);
+            using var accepted = await listener.AcceptAsync().WaitAsync(Wait.Long);
+            using var stream = new NetworkStream(socket, ownsSocket: false);
+            failures.Add(await Assert.ThrowsAnyAsync<Exception>(() => use(socket, stream).WaitAsync(Wait.Long)));
+        }
+
+        Assert.All(failures, e => Assert.Equal(CloseKind.LocalAbort, ErrorClassifier.Classify(e).Kind));
     }
 }

@@ -86,6 +86,43 @@ public class ProtocolTracingTests
     }
 
     [Fact]
+    public async Task HttpSpans_EndAtAnUpgradesHandOver_AndFailWhenTheConnectionDropsTheRequest()
+    {
+        var spans = new List<Activity>();
+        using var tracing = Sdk.CreateTracerProviderBuilder().AddSource("Asio2.Rx").AddInMemoryExporter(spans).Build();
+        var parked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using (var server = new HttpServer())
+        {
+            server.MapUpgrade("/traced-upgrade", async ctx =>
+            {
+                ctx.Response.Headers.Set("Upgrade", "echo");
+                await using var connection = (await ctx.AcceptUpgradeAsync()).Stream;
+            });
+            server.Map("GET", "/traced-never", _ => parked.SetResult()); // never answers
+            var bound = server.Start("127.0.0.1", 0);
+            using (var socket = await Wait.ConnectRaw(bound))
+            {
+                await socket.SendAsync("GET /traced-upgrade HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"u8.ToArray());
+                Assert.StartsWith("HTTP/1.1 101 ", System.Text.Encoding.ASCII.GetString(await Http.HttpKit.ReadToEnd(socket)));
+            }
+            using (var socket = await Wait.ConnectRaw(bound))
+            {
+                await socket.SendAsync("GET /traced-never HTTP/1.1\r\nHost: a\r\n\r\n"u8.ToArray());
+                await parked.Task.WaitAsync(Wait.Long);
+            } // the client goes away without an answer
+        }
+        tracing.ForceFlush();
+
+        var upgrade = spans.Single(s => s.DisplayName == "GET /traced-upgrade");
+        Assert.Equal(101, upgrade.GetTagItem("http.response.status_code"));
+        Assert.Equal(ActivityStatusCode.Unset, upgrade.Status);
+        var dropped = spans.Single(s => s.DisplayName == "GET /traced-never");
+        Assert.Null(dropped.GetTagItem("http.response.status_code"));
+        Assert.NotNull(dropped.GetTagItem("error.type"));
+        Assert.Equal(ActivityStatusCode.Error, dropped.Status);
+    }
+
+    [Fact]
     public async Task RpcCall_ClientSpanIsTheServerSpansParent_ThroughTheTraceContextElement()
     {
         var spans = new List<Activity>();

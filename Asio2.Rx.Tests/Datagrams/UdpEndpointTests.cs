@@ -10,7 +10,7 @@ public class UdpEndpointTests
 {
     [Theory]
     [InlineData("127.0.0.1")]
-    [InlineData("::1")]
+    [IPv6InlineData("::1")]
     public async Task SendTo_ReachesAnotherEndpoint_WhichSeesTheSenderAndCanReply(string address)
     {
         using var a = new UdpEndpoint();
@@ -29,7 +29,7 @@ public class UdpEndpointTests
         Assert.Equal(1, a.DatagramsReceived);
     }
 
-    [Fact]
+    [IPv6Fact]
     public async Task DualModeEndpoint_TalksToAnIPv4Peer()
     {
         using var dual = new UdpEndpoint();

@@ -26,7 +26,7 @@ public class UdpServerTests
 
     [Theory]
     [InlineData("127.0.0.1")]
-    [InlineData("::1")]
+    [IPv6InlineData("::1")]
     public async Task Echo_OverLoopback_EveryDatagramComesBackWhole(string address)
     {
         await using var server = new UdpServer();

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Linq;
@@ -60,6 +61,31 @@ public class HostedTcpServerTests
         Assert.Equal(TimeSpan.FromMinutes(2), options.Settings.KeepAlive!.Idle);
         Assert.Same(host.Services.GetRequiredService<SchedulerPool>(), options.Settings.Schedulers);
         Assert.NotNull(options.Settings.Logger);
+        await host.StopAsync().WaitAsync(Wait.Long);
+    }
+
+    [Fact]
+    public async Task HostedServer_CountsOnTheContainersMeterFactory()
+    {
+        var builder = NewHost(new() { ["Echo:Host"] = "127.0.0.1" });
+        builder.Services.AddTcpServer("echo")
+            .BindConfiguration("Echo")
+            .OnStarting((server, _) => server.Sessions.SelectMany(s => s.Frames).Subscribe(f => f.Session.Send(f.Data)));
+        using var host = builder.Build();
+        var factory = host.Services.GetRequiredService<IMeterFactory>();
+        var opened = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var listener = new MeterListener();
+        // Only the container's meter: meters an IMeterFactory creates carry it as their scope.
+        listener.InstrumentPublished = (i, l) => { if (i.Meter.Name == "Asio2.Rx" && ReferenceEquals(i.Meter.Scope, factory)) l.EnableMeasurementEvents(i); };
+        listener.SetMeasurementEventCallback<long>((i, _, _, _) => { if (i.Name == "asio2rx.session.opened") opened.TrySetResult(i.Name); });
+        listener.Start();
+
+        await host.StartAsync().WaitAsync(Wait.Long);
+        using var peer = await Wait.ConnectRaw(host.Services.GetRequiredKeyedService<TcpServer>("echo").LocalEndPoint!);
+
+        Assert.Equal("asio2rx.session.opened", await opened.Task.WaitAsync(Wait.Long));
+        var options = host.Services.GetRequiredService<IOptionsMonitor<NetworkServiceOptions<TcpServerOptions>>>().Get("echo");
+        Assert.Same(factory, options.Settings.MeterFactory);
         await host.StopAsync().WaitAsync(Wait.Long);
     }
 

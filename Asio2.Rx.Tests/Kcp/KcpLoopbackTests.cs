@@ -10,7 +10,7 @@ public sealed class KcpLoopbackTests
 {
     [Theory]
     [InlineData("127.0.0.1")]
-    [InlineData("::1")]
+    [IPv6InlineData("::1")]
     public async Task Echo_MessagesFrom1ByteTo60KiB_ComeBackWholeAndInOrder(string address)
     {
         await using var server = new KcpServer();

@@ -28,20 +28,16 @@ public sealed class PingLoopbackTests
         });
     }
 
-    [IcmpFact]
-    public async Task Pinging_127_0_0_1_three_times_gets_three_replies_with_ttl_from_loopback()
+    [IcmpTheory]
+    [InlineData("127.0.0.1")]
+    [IPv6InlineData("::1")]
+    public async Task Pinging_a_loopback_address_three_times_gets_three_replies_from_it(string address)
     {
-        IList<PingReply> replies = await Icmp.Ping("127.0.0.1", ThreeQuick()).Timeout(Deadline).ToList();
+        IList<PingReply> replies = await Icmp.Ping(address, ThreeQuick()).Timeout(Deadline).ToList();
 
-        AssertThreeReplies(replies, IPAddress.Loopback, hasTtl: Environment.IsPrivilegedProcess); // raw sockets see the IPv4 header
-    }
-
-    [IcmpFact]
-    public async Task Pinging_ipv6_loopback_three_times_gets_three_replies_from_loopback()
-    {
-        IList<PingReply> replies = await Icmp.Ping("::1", ThreeQuick()).Timeout(Deadline).ToList();
-
-        AssertThreeReplies(replies, IPAddress.IPv6Loopback, hasTtl: false);
+        // Only raw IPv4 sockets see the IP header, and with it the TTL.
+        IPAddress loopback = IPAddress.Parse(address);
+        AssertThreeReplies(replies, loopback, hasTtl: loopback.AddressFamily == AddressFamily.InterNetwork && Environment.IsPrivilegedProcess);
     }
 
     [IcmpFact]
@@ -90,25 +86,25 @@ public sealed class PingLoopbackTests
         Assert.Equal(8 + 1400, reply.Bytes);
     }
 
-    [DatagramIcmpFact]
-    public async Task Pinging_over_a_datagram_icmp_socket_works_where_the_system_allows_it()
+    [DatagramIcmpTheory]
+    [InlineData("127.0.0.1")]
+    [IPv6InlineData("::1")]
+    public async Task Pinging_over_a_datagram_icmp_socket_works_where_the_system_allows_it(string address)
     {
-        foreach (IPAddress loopback in new[] { IPAddress.Loopback, IPAddress.IPv6Loopback })
+        IPAddress loopback = IPAddress.Parse(address);
+        var kinds = new List<IcmpSocketKind>();
+        IObservable<PingReply> ping = Icmp.Ping(loopback, ThreeQuick().Resolve(), () =>
         {
-            var kinds = new List<IcmpSocketKind>();
-            IObservable<PingReply> ping = Icmp.Ping(loopback, ThreeQuick().Resolve(), () =>
-            {
-                // Refuse the raw socket as an unprivileged process would see it, to take the fallback.
-                SocketIcmpEndpoint endpoint = SocketIcmpEndpoint.Open(loopback, null, (family, type, protocol) =>
-                    type == SocketType.Raw ? throw new SocketException((int)SocketError.AccessDenied) : new Socket(family, type, protocol));
-                kinds.Add(endpoint.Kind);
-                return endpoint;
-            });
+            // Refuse the raw socket as an unprivileged process would see it, to take the fallback.
+            SocketIcmpEndpoint endpoint = SocketIcmpEndpoint.Open(loopback, null, (family, type, protocol) =>
+                type == SocketType.Raw ? throw new SocketException((int)SocketError.AccessDenied) : new Socket(family, type, protocol));
+            kinds.Add(endpoint.Kind);
+            return endpoint;
+        });
 
-            IList<PingReply> replies = await ping.Timeout(Deadline).ToList();
+        IList<PingReply> replies = await ping.Timeout(Deadline).ToList();
 
-            Assert.Equal([IcmpSocketKind.Datagram], kinds);
-            AssertThreeReplies(replies, loopback, hasTtl: false); // Linux strips the IPv4 header on datagram sockets
-        }
+        Assert.Equal([IcmpSocketKind.Datagram], kinds);
+        AssertThreeReplies(replies, loopback, hasTtl: false); // Linux strips the IPv4 header on datagram sockets
     }
 }

@@ -51,13 +51,13 @@ public sealed class SocketIcmpEndpointTests
         Assert.IsType<IcmpUnavailableException>(received);
     }
 
-    [RootFact]
-    public void As_root_open_takes_a_raw_socket_for_both_families()
+    [RootTheory]
+    [InlineData("127.0.0.1")]
+    [IPv6InlineData("::1")]
+    public void As_root_open_takes_a_raw_socket(string address)
     {
-        using SocketIcmpEndpoint v4 = SocketIcmpEndpoint.Open(IPAddress.Loopback, ttl: 5);
-        using SocketIcmpEndpoint v6 = SocketIcmpEndpoint.Open(IPAddress.IPv6Loopback, ttl: 5);
+        using SocketIcmpEndpoint endpoint = SocketIcmpEndpoint.Open(IPAddress.Parse(address), ttl: 5);
 
-        Assert.Equal((IcmpSocketKind.Raw, false), (v4.Kind, v4.AssignsIdentifier));
-        Assert.Equal((IcmpSocketKind.Raw, false), (v6.Kind, v6.AssignsIdentifier));
+        Assert.Equal((IcmpSocketKind.Raw, false), (endpoint.Kind, endpoint.AssignsIdentifier));
     }
 }

@@ -93,12 +93,3 @@ public sealed class PeerTheoryAttribute : TheoryAttribute
         set { _npm = value; Skip = Peers.Missing(_programs, value); }
     }
 }
-
-/// <summary>A test that needs IPv6 on loopback: skipped with the reason where the system has none.</summary>
-public sealed class IPv6FactAttribute : FactAttribute
-{
-    public IPv6FactAttribute()
-    {
-        if (!System.Net.Sockets.Socket.OSSupportsIPv6) Skip = "this system has no IPv6";
-    }
-}

@@ -69,7 +69,7 @@ public class TcpEchoTests
         Assert.Equal("hello\nworld\n", Encoding.ASCII.GetString(echoed));
     }
 
-    [Fact]
+    [IPv6Fact]
     public async Task Ipv6Loopback_Echoes()
     {
         await using var server = new TcpServer(new TcpServerOptions { Framing = Framing.Delimiter('\n') });
@@ -84,7 +84,7 @@ public class TcpEchoTests
         Assert.Equal("ABC", (await reply).Text);
     }
 
-    [Fact]
+    [IPv6Fact]
     public async Task DualModeServer_AcceptsIpv4Clients()
     {
         await using var server = new TcpServer(new TcpServerOptions { Framing = Framing.Delimiter('\n') });

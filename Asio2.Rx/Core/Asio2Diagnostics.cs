@@ -33,7 +33,7 @@ internal static class Asio2Diagnostics
     /// <summary>A session started: counted, and its span opened when someone listens.</summary>
     public static void SessionOpened(Session session)
     {
-        Asio2Metrics.SessionOpened(session.Transport);
+        session.Settings.Metrics.SessionOpened(session.Transport);
         if (!Source.HasListeners()) return;
         var previous = Activity.Current;
         Activity.Current = null; // a root: not the child of the accept loop's or the connecting caller's span
@@ -53,7 +53,7 @@ internal static class Asio2Diagnostics
     /// <summary>A session finished (on its scheduler): counted, and its span closed with the reason.</summary>
     public static void SessionClosed(Session session, CloseReason reason)
     {
-        Asio2Metrics.SessionClosed(session.Transport, reason.Kind);
+        session.Settings.Metrics.SessionClosed(session.Transport, reason.Kind);
         if (!s_sessionSpans.TryGetValue(session, out var span)) return;
         s_sessionSpans.Remove(session);
         if (span.IsAllDataRequested)

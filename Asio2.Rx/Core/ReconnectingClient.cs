@@ -142,7 +142,7 @@ public abstract class ReconnectingClient : IDisposable, IAsyncDisposable
         }
         catch (Exception ex)
         {
-            Asio2Metrics.UserCodeFault(_settings.Transport);
+            _settings.Metrics.UserCodeFault(_settings.Transport);
             Asio2Log.ConnectionsSubscriberFailed(_settings.Logger, ex, session);
             session.Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
         }

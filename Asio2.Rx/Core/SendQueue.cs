@@ -194,7 +194,7 @@ public abstract partial class Session
         private SendResult Overflow(int size)
         {
             var s = _session;
-            Asio2Metrics.Drop(s.Transport, "send_queue_full");
+            s.Settings.Metrics.Drop(s.Transport, "send_queue_full");
             string message = $"send queue over {s.Settings.MaxSendQueueBytes} bytes (a send of {size} bytes did not fit)";
             if (s.Settings.SendQueueFullPolicy == SendQueueFullPolicy.Reject)
                 return SendResult.Failed(new SendRejectedException(SendRejection.QueueFull, message));
@@ -282,7 +282,7 @@ public abstract partial class Session
                     room.SetResult();
                 }
             }
-            if (_session.TransportBytesSent is null) Asio2Metrics.BytesSent(_session.Transport, n);
+            if (_session.TransportBytesSent is null) _session.Settings.Metrics.BytesSent(_session.Transport, n);
             if (Volatile.Read(ref _onDrained) is not null) CheckDrained(sent);
         }
 

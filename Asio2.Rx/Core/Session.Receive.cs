@@ -158,7 +158,7 @@ public abstract partial class Session
     {
         if (delivered == 0) return;
         Volatile.Write(ref _framesReceived, _framesReceived + delivered);
-        Asio2Metrics.FramesReceived(Transport, delivered);
+        Settings.Metrics.FramesReceived(Transport, delivered);
     }
 
     private void Done(FrameBatch batch)
@@ -251,7 +251,7 @@ public abstract partial class Session
     internal void OnUserCodeFault(Exception ex)
     {
         _faulted = true;
-        Asio2Metrics.UserCodeFault(Transport);
+        Settings.Metrics.UserCodeFault(Transport);
         Asio2Log.SubscriberFailed(Logger, ex, this);
         Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
     }

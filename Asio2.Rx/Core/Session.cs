@@ -189,7 +189,7 @@ public abstract partial class Session : IDisposable
         Volatile.Write(ref _bytesReceived, _bytesReceived + count);
         Volatile.Write(ref _lastActivityTicks, Scheduler.Now.UtcTicks);
         _readLimit?.Take(count);
-        Asio2Metrics.BytesReceived(Transport, count);
+        Settings.Metrics.BytesReceived(Transport, count);
     }
 
     /// <summary>Records <paramref name="reason"/> (completed by the transport) unless a reason was recorded first.</summary>
@@ -290,7 +290,7 @@ public abstract partial class Session : IDisposable
         catch (Exception ex)
         {
             // The session is already closed; there is nothing left to close, so log and count only.
-            Asio2Metrics.UserCodeFault(Transport);
+            Settings.Metrics.UserCodeFault(Transport);
             Asio2Log.SubscriberFailedWhileClosing(Logger, ex, this);
         }
     }

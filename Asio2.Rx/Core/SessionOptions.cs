@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -102,6 +103,14 @@ public class SessionOptions
     /// Defaults to null.</summary>
     public RateLimit? WriteRateLimit { get; set; }
 
+    /// <summary>
+    /// Where the library's instruments (the <c>Asio2.Rx</c> meter: sessions, bytes, drops, HTTP, KCP) come from for
+    /// these sessions: a hosted app's <see cref="IMeterFactory"/> (the hosting package fills it from dependency
+    /// injection), so the meter belongs to that container and is disposed with it. Null (the default): the
+    /// process-wide <c>Asio2.Rx</c> meter. Either way the meter is named "Asio2.Rx".
+    /// </summary>
+    public IMeterFactory? MeterFactory { get; set; }
+
     internal SessionSettings Resolve(string transport) => new(
         transport,
         _framing,
@@ -116,6 +125,7 @@ public class SessionOptions
     {
         ReadRateLimit = ReadRateLimit,
         WriteRateLimit = WriteRateLimit,
+        Metrics = Asio2Metrics.For(MeterFactory),
     };
 }
 
@@ -134,6 +144,9 @@ internal sealed record SessionSettings(
 {
     /// <summary>Null: reading is not limited.</summary>
     public RateLimit? ReadRateLimit { get; init; }
+
+    /// <summary>The instruments these sessions count on.</summary>
+    public Asio2Metrics Metrics { get; init; } = Asio2Metrics.Default;
 
     /// <summary>Null: writing is not limited.</summary>
     public RateLimit? WriteRateLimit { get; init; }

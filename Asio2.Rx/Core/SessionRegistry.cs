@@ -61,7 +61,7 @@ internal sealed class SessionRegistry
         {
             if (_stopping)
             {
-                Asio2Metrics.Drop(_settings.Transport, "stopping");
+                _settings.Metrics.Drop(_settings.Transport, "stopping");
                 session.Discard();
                 return false;
             }
@@ -138,7 +138,7 @@ internal sealed class SessionRegistry
                 catch (Exception ex)
                 {
                     var settings = registry._settings;
-                    Asio2Metrics.UserCodeFault(settings.Transport);
+                    settings.Metrics.UserCodeFault(settings.Transport);
                     Asio2Log.SessionsSubscriberFailed(settings.Logger, ex, session);
                     session.Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
                 }
@@ -172,7 +172,7 @@ internal sealed class SessionRegistry
         }
         if (notify) Notify();
         Asio2Log.ServerFailed(_settings.Logger, error, _settings.Transport, message);
-        Asio2Metrics.Error(_settings.Transport, "listener");
+        _settings.Metrics.Error(_settings.Transport, "listener");
         var reason = new CloseReason(CloseKind.Error, error, message);
         foreach (var s in sessions) s.Shutdown(reason, graceful: false);
     }

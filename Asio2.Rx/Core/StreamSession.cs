@@ -153,7 +153,7 @@ internal sealed class StreamSession : Session, IValueTaskSource
         catch (FrameException fe)
         {
             var (reason, drop) = FrameCutter.Classify(fe);
-            Asio2Metrics.Drop(Transport, drop);
+            Settings.Metrics.Drop(Transport, drop);
             // Frames before the bad bytes were delivered; replies to them still go out before the close (asio2 does the same).
             ShutdownAfterPendingFrames(reason, graceful: true);
         }

@@ -107,7 +107,7 @@ internal sealed partial class HttpConnection : IHttpBodyOwner
     private void Reject(HttpRejectedException rejection)
     {
         if (_done) return;
-        HttpTelemetry.Rejected(_session.Transport, rejection.Reason);
+        HttpTelemetry.Rejected(_session, rejection.Reason);
         Asio2Log.HttpRequestRefused(_server.Logger, _session, rejection.Reason, rejection.Message);
         _closeAfterPipeline = true;
         if (_reading is { } reading)

@@ -80,7 +80,8 @@ public sealed class HttpRequestBody
     });
 
     /// <summary>Reads the whole body into one array; fails with <see cref="HttpRejectedException"/>
-    /// (<see cref="HttpRejection.BodyTooLarge"/>) as soon as it passes <paramref name="maxBytes"/>.</summary>
+    /// (<see cref="HttpRejection.BodyTooLarge"/>, 413 when a handler lets it escape) as soon as it passes
+    /// <paramref name="maxBytes"/>, and the rest of the body is discarded as it arrives.</summary>
     public async Task<byte[]> ReadAllAsync(int maxBytes = 1024 * 1024, CancellationToken cancellationToken = default)
     {
         BeginRead();
@@ -91,7 +92,10 @@ public sealed class HttpRequestBody
             {
                 Consumed(piece.Length);
                 if (buffer.Length + piece.Length > maxBytes)
+                {
+                    StopReading(); // the rest is dropped as it comes, so the connection reads on to the next request
                     throw new HttpRejectedException(HttpRejection.BodyTooLarge, $"the body exceeds {maxBytes} bytes");
+                }
                 buffer.Write(piece.Span);
             }
         return buffer.ToArray();

@@ -312,13 +312,13 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
             // The client's input was refused while the handler read it (a multipart limit, a body too large): counted
             // as a refusal by reason, not as a handler fault.
             Asio2Log.HttpRequestRefused(Logger, ctx.Session, rejection.Reason, rejection.Message);
-            HttpTelemetry.Rejected(ctx.Session.Transport, rejection.Reason);
+            HttpTelemetry.Rejected(ctx.Session, rejection.Reason);
             ctx.Response.TryCommitError(rejection.StatusCode);
             return;
         }
         int status = ex is FormatException && ctx.MatchedRoute is not null ? 400 : 500;
         Asio2Log.HttpHandlerFailed(Logger, ex, ctx.Session, ctx, status);
-        HttpTelemetry.HandlerFault(ctx.Session.Transport);
+        HttpTelemetry.HandlerFault(ctx.Session);
         // When the response was committed before the failure, it goes out as committed.
         ctx.Response.TryCommitError(status);
     }

@@ -21,21 +21,14 @@ namespace Asio2.Rx;
 /// </remarks>
 internal static class HttpTelemetry
 {
-    private static readonly Histogram<double> s_duration = Asio2Metrics.Meter.CreateHistogram(
-        "http.server.request.duration", "s", "Duration of HTTP server requests: from the request head to the response written.",
-        tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] });
-    private static readonly UpDownCounter<long> s_active = Asio2Metrics.Meter.CreateUpDownCounter<long>(
-        "http.server.active_requests", "{request}", "Requests received whose response is not written yet.");
-    private static readonly Counter<long> s_rejected = Asio2Metrics.Meter.CreateCounter<long>(
-        "asio2rx.http.rejected", "{request}", "Requests refused by the parser or a limit, by asio2rx.http.rejection.");
-
     /// <summary>A request head arrived (on its connection's scheduler): counted active, and its span started when someone listens.</summary>
     public static void RequestStarted(HttpContext ctx)
     {
-        if (s_active.Enabled)
+        var active = ctx.Session.Settings.Metrics.Http.ActiveRequests;
+        if (active.Enabled)
         {
             ctx.CountedActive = true;
-            s_active.Add(1, new("http.request.method", Method(ctx.Request.Method)), new("url.scheme", Scheme(ctx.Session)));
+            active.Add(1, new("http.request.method", Method(ctx.Request.Method)), new("url.scheme", Scheme(ctx.Session)));
         }
         if (!Asio2Diagnostics.Source.HasListeners()) return;
         var request = ctx.Request;
@@ -70,15 +63,21 @@ internal static class HttpTelemetry
     /// <summary>The response was written (on the connection's scheduler): recorded, and the span ended.</summary>
     public static void RequestFinished(HttpContext ctx, TimeSpan duration) => End(ctx, duration, ctx.Response.StatusCode, aborted: null);
 
-    /// <summary>The connection closed before the response was written.</summary>
-    public static void RequestAborted(HttpContext ctx, TimeSpan duration, CloseReason reason) => End(ctx, duration, status: null, reason);
-
-    public static void Rejected(string transport, HttpRejection reason)
+    /// <summary>The connection closed before the response was written; or, for an accepted upgrade, handed over after
+    /// its response head (the request ends there, with that status).</summary>
+    public static void RequestAborted(HttpContext ctx, TimeSpan duration, CloseReason reason)
     {
-        if (s_rejected.Enabled) s_rejected.Add(1, new(Asio2Metrics.TransportTag, transport), new("asio2rx.http.rejection", reason.ToString()));
+        if (reason.Kind == CloseKind.Upgraded && ctx.Response.Body is ResponseBody.Upgrade) End(ctx, duration, ctx.Response.StatusCode, aborted: null);
+        else End(ctx, duration, status: null, reason);
     }
 
-    public static void HandlerFault(string transport) => Asio2Metrics.Error(transport, "http_handler");
+    public static void Rejected(Session session, HttpRejection reason)
+    {
+        var rejected = session.Settings.Metrics.Http.Rejected;
+        if (rejected.Enabled) rejected.Add(1, new(Asio2Metrics.TransportTag, session.Transport), new("asio2rx.http.rejection", reason.ToString()));
+    }
+
+    public static void HandlerFault(Session session) => session.Settings.Metrics.Error(session.Transport, "http_handler");
 
     private static void End(HttpContext ctx, TimeSpan duration, int? status, CloseReason? aborted)
     {
@@ -86,9 +85,10 @@ internal static class HttpTelemetry
         ctx.TelemetryEnded = true;
         var method = Method(ctx.Request.Method);
         var scheme = Scheme(ctx.Session);
-        if (ctx.CountedActive) s_active.Add(-1, new("http.request.method", method), new("url.scheme", scheme));
+        var instruments = ctx.Session.Settings.Metrics.Http;
+        if (ctx.CountedActive) instruments.ActiveRequests.Add(-1, new("http.request.method", method), new("url.scheme", scheme));
         string? errorType = aborted is { } reason ? reason.Kind.ToString() : status >= 500 ? StatusText(status.Value) : null;
-        if (s_duration.Enabled)
+        if (instruments.RequestDuration.Enabled)
         {
             var tags = new TagList
             {
@@ -99,7 +99,7 @@ internal static class HttpTelemetry
             if (status is { } code) tags.Add("http.response.status_code", code);
             if (ctx.MatchedRoute is { } route) tags.Add("http.route", route.Pattern);
             if (errorType is not null) tags.Add("error.type", errorType);
-            s_duration.Record(duration.TotalSeconds, tags);
+            instruments.RequestDuration.Record(duration.TotalSeconds, tags);
         }
         if (ctx.Span is not { } span) return;
         if (span.IsAllDataRequested)
@@ -147,4 +147,18 @@ internal static class HttpTelemetry
         }
         else span.SetTag("server.address", host.Trim('[', ']'));
     }
+}
+
+/// <summary>HTTP's instruments on an <c>Asio2.Rx</c> meter (created by <see cref="Asio2Metrics"/>).</summary>
+internal sealed class HttpInstruments(Meter meter)
+{
+    public Histogram<double> RequestDuration { get; } = meter.CreateHistogram(
+        "http.server.request.duration", "s", "Duration of HTTP server requests: from the request head to the response written.",
+        tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] });
+
+    public UpDownCounter<long> ActiveRequests { get; } = meter.CreateUpDownCounter<long>(
+        "http.server.active_requests", "{request}", "Requests received whose response is not written yet.");
+
+    public Counter<long> Rejected { get; } = meter.CreateCounter<long>(
+        "asio2rx.http.rejected", "{request}", "Requests refused by the parser or a limit, by asio2rx.http.rejection.");
 }

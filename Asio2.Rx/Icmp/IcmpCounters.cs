@@ -9,12 +9,7 @@ namespace Asio2.Rx;
 /// <remarks>Thread safety: increments are atomic; the receive loop and the scheduler both count.</remarks>
 internal sealed class IcmpCounters
 {
-    private static readonly Meter Meter = Asio2Metrics.Meter;
-    private static readonly Counter<long> RequestsMetric = Meter.CreateCounter<long>("asio2rx.icmp.requests", "{request}", "ICMP echo requests sent.");
-    private static readonly Counter<long> RepliesMetric = Meter.CreateCounter<long>("asio2rx.icmp.replies", "{reply}", "ICMP echo replies matched to a request in time.");
-    private static readonly Counter<long> TimeoutsMetric = Meter.CreateCounter<long>("asio2rx.icmp.timeouts", "{request}", "ICMP echo requests that got no reply in time.");
-    private static readonly Counter<long> ErrorsMetric = Meter.CreateCounter<long>("asio2rx.icmp.send_errors", "{request}", "ICMP echo requests the system refused to send.");
-    private static readonly Counter<long> DroppedMetric = Meter.CreateCounter<long>("asio2rx.icmp.dropped", "{packet}", "Received ICMP packets dropped: malformed, or echo replies that came late or twice.");
+    private static IcmpInstruments Meter => Asio2Metrics.Default.Icmp;
 
     private long _sent, _sendFailures, _replies, _timeouts, _late, _unmatched, _malformed;
 
@@ -34,11 +29,21 @@ internal sealed class IcmpCounters
     /// <summary>Truncated or corrupt packets.</summary>
     public long Malformed => Volatile.Read(ref _malformed);
 
-    public void OnSent() { Interlocked.Increment(ref _sent); RequestsMetric.Add(1); }
-    public void OnSendFailed() { Interlocked.Increment(ref _sendFailures); ErrorsMetric.Add(1); }
-    public void OnReply() { Interlocked.Increment(ref _replies); RepliesMetric.Add(1); }
-    public void OnTimeout() { Interlocked.Increment(ref _timeouts); TimeoutsMetric.Add(1); }
-    public void OnLate() { Interlocked.Increment(ref _late); DroppedMetric.Add(1, new KeyValuePair<string, object?>("asio2rx.drop.reason", "late")); }
+    public void OnSent() { Interlocked.Increment(ref _sent); Meter.Requests.Add(1); }
+    public void OnSendFailed() { Interlocked.Increment(ref _sendFailures); Meter.SendErrors.Add(1); }
+    public void OnReply() { Interlocked.Increment(ref _replies); Meter.Replies.Add(1); }
+    public void OnTimeout() { Interlocked.Increment(ref _timeouts); Meter.Timeouts.Add(1); }
+    public void OnLate() { Interlocked.Increment(ref _late); Meter.Dropped.Add(1, new KeyValuePair<string, object?>("asio2rx.drop.reason", "late")); }
     public void OnUnmatched() => Interlocked.Increment(ref _unmatched);
-    public void OnMalformed() { Interlocked.Increment(ref _malformed); DroppedMetric.Add(1, new KeyValuePair<string, object?>("asio2rx.drop.reason", "malformed")); }
+    public void OnMalformed() { Interlocked.Increment(ref _malformed); Meter.Dropped.Add(1, new KeyValuePair<string, object?>("asio2rx.drop.reason", "malformed")); }
+}
+
+/// <summary>ICMP's instruments on an <c>Asio2.Rx</c> meter (created by <see cref="Asio2Metrics"/>).</summary>
+internal sealed class IcmpInstruments(Meter meter)
+{
+    public Counter<long> Requests { get; } = meter.CreateCounter<long>("asio2rx.icmp.requests", "{request}", "ICMP echo requests sent.");
+    public Counter<long> Replies { get; } = meter.CreateCounter<long>("asio2rx.icmp.replies", "{reply}", "ICMP echo replies matched to a request in time.");
+    public Counter<long> Timeouts { get; } = meter.CreateCounter<long>("asio2rx.icmp.timeouts", "{request}", "ICMP echo requests that got no reply in time.");
+    public Counter<long> SendErrors { get; } = meter.CreateCounter<long>("asio2rx.icmp.send_errors", "{request}", "ICMP echo requests the system refused to send.");
+    public Counter<long> Dropped { get; } = meter.CreateCounter<long>("asio2rx.icmp.dropped", "{packet}", "Received ICMP packets dropped: malformed, or echo replies that came late or twice.");
 }

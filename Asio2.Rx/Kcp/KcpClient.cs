@@ -40,7 +40,7 @@ public sealed class KcpClient : NetworkClient
 
     private readonly KcpClientOptions _options;
     private readonly KcpSettings _kcp;
-    private readonly DropCounter _drops = new("kcp");
+    private readonly DropCounter _drops;
 
     /// <summary>Creates a client; nothing happens until <see cref="NetworkClient.Connect(string, int)"/>.</summary>
     public KcpClient(KcpClientOptions? options = null)
@@ -52,8 +52,9 @@ public sealed class KcpClient : NetworkClient
         : base(options.Resolve("kcp"), options.ConnectTimeout, options.Reconnect)
     {
         _options = options;
+        _drops = new DropCounter("kcp", Settings.Metrics);
         _kcp = options.ResolveKcp();
-        ChannelFactory = static (remote, o) => SocketDatagramChannel.Connect(remote, "kcp", o.ResolveSocket(), o.Logger);
+        ChannelFactory = static (remote, o) => SocketDatagramChannel.Connect(remote, "kcp", o.ResolveSocket(), o.Logger, Asio2Metrics.For(o.MeterFactory));
     }
 
     /// <summary>Opens the channel to a resolved endpoint. Replaced in tests and benchmarks to run in process.</summary>

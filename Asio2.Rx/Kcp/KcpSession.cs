@@ -58,7 +58,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
     private readonly Dictionary<string, long> _dropsByReason = []; // under its own lock: the receive loop drops too
 
     // Touched only on the scheduler.
-    private KcpMetrics.Reported _reported;
+    private KcpInstruments.Reported _reported;
     private bool _kcpStarted;
     private IDisposable? _updateTimer;
     private long _updateDueMs = long.MaxValue;
@@ -193,7 +193,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
         {
             // A bug here must close this session, not the scheduler's thread.
             Asio2Log.KcpWorkFailed(Logger, ex, this);
-            Asio2Metrics.Error(Transport, "kcp");
+            Settings.Metrics.Error(Transport, "kcp");
             Shutdown(new CloseReason(CloseKind.Error, ex, ex.Message), graceful: false);
         }
         finally
@@ -318,7 +318,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
     private void AfterWork(uint now)
     {
         if (_isReleased) return;
-        _reported.Report(_kcp);
+        _reported.Report(_kcp, Settings.Metrics.Kcp);
         if (_kcp.IsDeadLink)
         {
             if (_lingering)
@@ -426,7 +426,7 @@ internal sealed partial class KcpSession : Session, IValueTaskSource
         _updateTimer?.Dispose();
         _lingerTimer?.Dispose();
         FailPendingWrite();
-        _reported.Release();
+        _reported.Release(Settings.Metrics.Kcp);
         _kcp.Dispose();
         ReleaseReceiveBuffers();
         DiscardInbox(null);

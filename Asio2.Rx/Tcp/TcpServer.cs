@@ -113,7 +113,7 @@ public sealed class TcpServer : SessionServer
                 // sessions to close, then accept again (as Kestrel and nginx do); the kernel queues connections meanwhile.
                 backOff = backOff == TimeSpan.Zero ? MinAcceptBackOff : TimeSpan.FromTicks(Math.Min(backOff.Ticks * 2, MaxAcceptBackOff.Ticks));
                 Interlocked.Increment(ref _acceptFailures);
-                Asio2Metrics.Error(TransportName, "accept_exhausted");
+                Settings.Metrics.Error(TransportName, "accept_exhausted");
                 Asio2Log.AcceptBackOff(Settings.Logger, ex, TransportName, ex.SocketErrorCode, backOff.TotalMilliseconds);
                 if (!await BackOffAsync(backOff).ConfigureAwait(false)) return;
                 continue;
@@ -150,7 +150,7 @@ public sealed class TcpServer : SessionServer
     {
         if (Registry.Count >= _options.MaxSessions)
         {
-            Asio2Metrics.Drop(TransportName, "max_sessions");
+            Settings.Metrics.Drop(TransportName, "max_sessions");
             socket.Dispose();
             return;
         }

@@ -115,7 +115,7 @@ internal sealed class TlsTransport : Transport
             var failure = _verdict is { } v && ex is not TlsHandshakeException ? WithInner(v, ex) : TlsDiagnosis.FromException(ex, _probe, IsServer);
             if (Interlocked.CompareExchange(ref _state, Failed, Handshaking) == Handshaking && session.IsOpen)
             {
-                Asio2Metrics.Error(session.Transport, "handshake");
+                session.Settings.Metrics.Error(session.Transport, "handshake");
                 session.Shutdown(new CloseReason(CloseKind.HandshakeFailed, failure, failure.Message), graceful: false);
             }
             FailHandshake(failure);
@@ -149,7 +149,7 @@ internal sealed class TlsTransport : Transport
         var session = _session!;
         var failure = TlsDiagnosis.Fail(TlsHandshakeError.Timeout,
             $"not finished within {Common.HandshakeTimeout.TotalMilliseconds:0} ms (received {_probe.BytesRead} bytes from the peer)");
-        if (session.IsOpen) Asio2Metrics.Error(session.Transport, "handshake");
+        if (session.IsOpen) session.Settings.Metrics.Error(session.Transport, "handshake");
         session.Shutdown(new CloseReason(CloseKind.HandshakeTimeout, failure, failure.Message), graceful: false);
         FailHandshake(failure);
     }
@@ -245,7 +245,7 @@ internal sealed class TlsTransport : Transport
             return new CloseReason(t.Error == TlsHandshakeError.Timeout ? CloseKind.HandshakeTimeout : CloseKind.HandshakeFailed, t, t.Message);
         if (TlsDiagnosis.FromLateAlert(ex) is { } late)
         {
-            if (Interlocked.CompareExchange(ref _state, Failed, Done) == Done && _session is { } s) Asio2Metrics.Error(s.Transport, "handshake");
+            if (Interlocked.CompareExchange(ref _state, Failed, Done) == Done && _session is { } s) s.Settings.Metrics.Error(s.Transport, "handshake");
             return new CloseReason(CloseKind.HandshakeFailed, late, late.Message);
         }
         return ErrorClassifier.Classify(ex);

@@ -87,7 +87,7 @@ internal abstract class DatagramChannel : IDisposable
 }
 
 /// <summary>Counts input a datagram transport dropped, for a public counter and the shared meter.</summary>
-internal sealed class DropCounter(string transport)
+internal sealed class DropCounter(string transport, Asio2Metrics metrics)
 {
     private long _count;
 
@@ -102,7 +102,7 @@ internal sealed class DropCounter(string transport)
     public void Drop(string reason)
     {
         Interlocked.Increment(ref _count);
-        Asio2Metrics.Drop(transport, reason);
+        metrics.Drop(transport, reason);
         Dropped?.Invoke(reason);
     }
 }

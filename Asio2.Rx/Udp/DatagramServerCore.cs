@@ -32,7 +32,7 @@ internal abstract class DatagramServerCore
         _registry = registry;
         Settings = settings;
         _maxSessions = maxSessions;
-        Drops = new DropCounter(settings.Transport);
+        Drops = new DropCounter(settings.Transport, settings.Metrics);
     }
 
     public SessionSettings Settings { get; }
@@ -58,7 +58,7 @@ internal abstract class DatagramServerCore
     {
         ArgumentNullException.ThrowIfNull(endPoint);
         if (Volatile.Read(ref _started) != 0) throw new InvalidOperationException("The server was already started.");
-        return Start(SocketDatagramChannel.Bind(endPoint, TransportName, socket, Settings.Logger));
+        return Start(SocketDatagramChannel.Bind(endPoint, TransportName, socket, Settings.Logger, metrics: Settings.Metrics));
     }
 
     /// <summary>Starts serving on <paramref name="channel"/> (a socket, or an in-process channel in tests).</summary>

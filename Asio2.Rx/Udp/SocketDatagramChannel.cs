@@ -36,6 +36,7 @@ internal sealed class SocketDatagramChannel : DatagramChannel
     private readonly Socket _socket;
     private readonly string _transport;
     private readonly ILogger _logger;
+    private readonly Asio2Metrics _metrics;
     private readonly IPEndPoint _local;
     private readonly SocketAddress? _peer;
     private readonly CancellationTokenSource _stop = new();
@@ -43,11 +44,12 @@ internal sealed class SocketDatagramChannel : DatagramChannel
     private int _started;
     private int _disposed;
 
-    private SocketDatagramChannel(Socket socket, string transport, ILogger? logger, SocketAddress? peer)
+    private SocketDatagramChannel(Socket socket, string transport, ILogger? logger, Asio2Metrics? metrics, SocketAddress? peer)
     {
         _socket = socket;
         _transport = transport;
         _logger = logger ?? NullLogger.Instance;
+        _metrics = metrics ?? Asio2Metrics.Default;
         _peer = peer;
         _local = (IPEndPoint)socket.LocalEndPoint!;
     }
@@ -64,14 +66,14 @@ internal sealed class SocketDatagramChannel : DatagramChannel
 
     /// <summary>A socket bound to <paramref name="local"/> that receives from anyone.</summary>
     public static SocketDatagramChannel Bind(IPEndPoint local, string transport, DatagramSocketSettings settings, ILogger? logger = null,
-        Action<Socket>? configure = null)
+        Action<Socket>? configure = null, Asio2Metrics? metrics = null)
     {
         var socket = CreateSocket(local.AddressFamily, settings);
         try
         {
             configure?.Invoke(socket);
             socket.Bind(local);
-            return new SocketDatagramChannel(socket, transport, logger, peer: null);
+            return new SocketDatagramChannel(socket, transport, logger, metrics, peer: null);
         }
         catch
         {
@@ -81,13 +83,13 @@ internal sealed class SocketDatagramChannel : DatagramChannel
     }
 
     /// <summary>A socket connected to <paramref name="remote"/>: the kernel drops datagrams from anyone else.</summary>
-    public static SocketDatagramChannel Connect(IPEndPoint remote, string transport, DatagramSocketSettings settings, ILogger? logger = null)
+    public static SocketDatagramChannel Connect(IPEndPoint remote, string transport, DatagramSocketSettings settings, ILogger? logger = null, Asio2Metrics? metrics = null)
     {
         var socket = CreateSocket(remote.AddressFamily, settings);
         try
         {
             socket.Connect(remote);
-            return new SocketDatagramChannel(socket, transport, logger, remote.Serialize()) { RemoteEndPoint = remote };
+            return new SocketDatagramChannel(socket, transport, logger, metrics, remote.Serialize()) { RemoteEndPoint = remote };
         }
         catch
         {
@@ -141,7 +143,7 @@ internal sealed class SocketDatagramChannel : DatagramChannel
                 catch (SocketException ex) when (IsAboutOneDatagram(ex.SocketErrorCode) && Volatile.Read(ref _disposed) == 0)
                 {
                     CountReceiveError();
-                    Asio2Metrics.Drop(_transport, "icmp_error");
+                    _metrics.Drop(_transport, "icmp_error");
                     Asio2Log.ReceiveErrorIgnored(_logger, _transport, _local, ex.SocketErrorCode);
                     continue;
                 }
@@ -152,7 +154,7 @@ internal sealed class SocketDatagramChannel : DatagramChannel
                 catch (Exception ex)
                 {
                     // A handler bug must not stop every session of a server: log, count, go on.
-                    Asio2Metrics.Error(_transport, "datagram_handler");
+                    _metrics.Error(_transport, "datagram_handler");
                     Asio2Log.DatagramHandlerFailed(_logger, ex, _transport, _local);
                 }
             }
@@ -164,7 +166,7 @@ internal sealed class SocketDatagramChannel : DatagramChannel
         catch (Exception ex)
         {
             Asio2Log.SocketFailed(_logger, ex, _transport, _local);
-            Asio2Metrics.Error(_transport, "socket");
+            _metrics.Error(_transport, "socket");
             _completion.TrySetException(ex);
         }
     }
@@ -243,7 +245,7 @@ internal sealed class SocketDatagramChannel : DatagramChannel
     private void OnSendError(SocketException ex)
     {
         CountSendError();
-        Asio2Metrics.Drop(_transport, "send_failed");
+        _metrics.Drop(_transport, "send_failed");
         Asio2Log.SendFailed(_logger, _transport, _local, ex.SocketErrorCode);
     }
 

@@ -23,7 +23,7 @@ namespace Asio2.Rx;
 public sealed class UdpClient : NetworkClient
 {
     private readonly UdpClientOptions _options;
-    private readonly DropCounter _drops = new("udp");
+    private readonly DropCounter _drops;
 
     /// <summary>Creates a client; nothing happens until <see cref="NetworkClient.Connect(string, int)"/>.</summary>
     public UdpClient(UdpClientOptions? options = null)
@@ -35,7 +35,8 @@ public sealed class UdpClient : NetworkClient
         : base(options.Resolve("udp"), options.ConnectTimeout, options.Reconnect)
     {
         _options = options;
-        ChannelFactory = static (remote, o) => SocketDatagramChannel.Connect(remote, "udp", o.ResolveSocket(), o.Logger);
+        _drops = new DropCounter("udp", Settings.Metrics);
+        ChannelFactory = static (remote, o) => SocketDatagramChannel.Connect(remote, "udp", o.ResolveSocket(), o.Logger, Asio2Metrics.For(o.MeterFactory));
     }
 
     /// <summary>Opens the channel to a resolved endpoint. Replaced in tests to run in virtual time.</summary>

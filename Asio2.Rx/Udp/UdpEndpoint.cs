@@ -37,7 +37,7 @@ public sealed class UdpEndpoint : IDisposable
     private readonly UdpEndpointOptions _options;
     private readonly ILogger _logger;
     private readonly Subject<Datagram> _received = new();
-    private readonly DropCounter _drops = new("udp");
+    private readonly DropCounter _drops = new("udp", Asio2Metrics.Default);
     private DatagramChannel? _channel;
     private long _pendingBytes;
     private long _datagramsReceived;
@@ -226,7 +226,7 @@ public sealed class UdpEndpoint : IDisposable
             _lastSourceEndPoint = DatagramChannel.ToEndPoint(_lastSource);
         }
         Interlocked.Add(ref _pendingBytes, datagram.Length);
-        Asio2Metrics.BytesReceived("udp", datagram.Length);
+        Asio2Metrics.Default.BytesReceived("udp", datagram.Length);
         Scheduler.Schedule((this, new Datagram(_lastSourceEndPoint!, datagram.ToArray())), static (_, st) =>
         {
             st.Item1.Deliver(st.Item2);
@@ -243,7 +243,7 @@ public sealed class UdpEndpoint : IDisposable
         }
         catch (Exception ex)
         {
-            Asio2Metrics.UserCodeFault("udp");
+            Asio2Metrics.Default.UserCodeFault("udp");
             Asio2Log.ReceivedSubscriberFailed(_logger, ex, LocalEndPoint);
         }
         finally

@@ -81,7 +81,7 @@ public sealed class WebSocketEndpoint
         var accepted = WebSocketHandshake.Accept(request.Method, request.Version, headers, _accept, out var rejection);
         if (accepted is null)
         {
-            Asio2Metrics.Drop("ws", "bad_upgrade");
+            _settings.Metrics.Drop("ws", "bad_upgrade");
             int status = WebSocketHandshake.StatusOf(rejection);
             if (status == 426) context.Response.Headers.Set("Sec-WebSocket-Version", WebSocketHandshake.Version);
             context.Response.Send(status, $"WebSocket upgrade refused: {rejection}");

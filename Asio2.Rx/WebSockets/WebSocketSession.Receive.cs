@@ -218,7 +218,7 @@ public sealed partial class WebSocketSession
     private void OnMessageTooLarge(byte[] buffer, int start, int messageStart, ref FrameBoundsList bounds, FrameKind kind)
     {
         if (bounds.Count > 0) DeliverOnScheduler(bounds.ToBatch(this, buffer, start, messageStart - start, kind));
-        Asio2Metrics.Drop(Transport, "message_too_large");
+        Settings.Metrics.Drop(Transport, "message_too_large");
         ShutdownAfterPendingFrames(new CloseReason(CloseKind.FrameTooLarge, null,
             $"a message exceeded the maximum message size of {_wsSettings.MaxMessageSize} bytes", 1009), graceful: true);
     }
@@ -235,7 +235,7 @@ public sealed partial class WebSocketSession
         }
         if (_wire.SentCloseCode is { } sent)
         {
-            Asio2Metrics.Drop(Transport, "protocol_error");
+            Settings.Metrics.Drop(Transport, "protocol_error");
             ShutdownAfterPendingFrames(new CloseReason(sent == 1009 ? CloseKind.FrameTooLarge : CloseKind.ProtocolError, ex, ex.Message, sent), graceful: true);
             return;
         }

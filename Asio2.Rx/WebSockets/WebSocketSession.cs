@@ -140,7 +140,7 @@ public sealed partial class WebSocketSession : Session
     /// <summary>§5.1: a server closes with 1002 on an unmasked client frame. The wire reads nothing more.</summary>
     private void OnUnmaskedFrame()
     {
-        Asio2Metrics.Drop(Transport, "protocol_error");
+        Settings.Metrics.Drop(Transport, "protocol_error");
         ShutdownAfterPendingFrames(new CloseReason(CloseKind.ProtocolError, null, "the client sent an unmasked frame (RFC 6455 §5.1)", 1002), graceful: true);
         _readDone.TrySetResult();
     }
@@ -153,7 +153,7 @@ public sealed partial class WebSocketSession : Session
     private void OnBytesWritten(int count)
     {
         Interlocked.Add(ref _bytesWritten, count);
-        Asio2Metrics.BytesSent(Transport, count);
+        Settings.Metrics.BytesSent(Transport, count);
     }
 
     private static bool IsSendableCode(int code) => code is (>= 1000 and <= 1003) or (>= 1007 and <= 1011) or (>= 3000 and <= 4999);
