@@ -205,6 +205,27 @@ public sealed class MultipartServerTests : IDisposable
         Assert.IsType<InvalidOperationException>(await late.Task.WaitAsync(Wait.Long));
     }
 
+    [Fact]
+    public async Task DotNetMultipartFormDataContent_QuotedBoundaryAndExtendedFileName_IsReadAsAForm()
+    {
+        var data = RandomNumberGenerator.GetBytes(200_000);
+        await using var server = new TestHttpServer(routes: s => s.Map("POST", "/form", async ctx =>
+        {
+            using var form = await ctx.Request.ReadMultipartFormAsync(new MultipartLimits { TempDirectory = _temp.FullName });
+            var file = form.Files.Single();
+            await using var read = file.OpenRead();
+            return $"{form.Fields["title"]}|{file.Name}|{file.FileName}|{file.IsOnDisk}|{Convert.ToHexString(await SHA256.HashDataAsync(read))}";
+        }));
+        using var client = new RxHttpClient();
+        // .NET writes boundary="..." quoted and a non-ASCII file name as filename*=utf-8''...
+        var result = await client.Post(server.Url + "/form", () => new System.Net.Http.MultipartFormDataContent
+        {
+            { new System.Net.Http.StringContent("Grüße"), "title" },
+            { new System.Net.Http.ByteArrayContent(data), "photo", "Strand €.jpg" },
+        }).Timeout(Wait.Long);
+        Assert.Equal($"Grüße|photo|Strand €.jpg|True|{Convert.ToHexString(SHA256.HashData(data))}", result);
+    }
+
     [PeerFact("curl")]
     public async Task CurlForm_WithFieldsAndAMultiMiBFile_IsReadAsAForm_AndAsSections()
     {

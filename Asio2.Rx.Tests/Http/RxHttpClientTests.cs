@@ -71,4 +71,38 @@ public sealed class RxHttpClientTests : IDisposable
             Convert.ToHexString(await SHA256.HashDataAsync(ctx.Request.Body.AsStream()))));
         Assert.Equal(Convert.ToHexString(SHA256.HashData(data)), await _client.Upload(server.Url + "/up", path));
     }
+
+    [Fact]
+    public async Task Upload_StreamsAStreamOfUnknownLength_Chunked()
+    {
+        var data = RandomNumberGenerator.GetBytes(3_000_000);
+        await using var server = new TestHttpServer(routes: s => s.Map("PUT,POST", "/up", async ctx =>
+            $"{Convert.ToHexString(await SHA256.HashDataAsync(ctx.Request.Body.AsStream()))} {ctx.Request.ContentLength?.ToString() ?? "chunked"}"));
+        var hash = Convert.ToHexString(SHA256.HashData(data));
+        Assert.Equal($"{hash} chunked", await _client.Upload(server.Url + "/up", () => new NonSeekable(data)).Timeout(Wait.Long));
+        Assert.Equal($"{hash} {data.Length}", await _client.Upload(server.Url + "/up", () => new MemoryStream(data), HttpMethod.Post).Timeout(Wait.Long));
+    }
+
+    [Fact]
+    public async Task Unsubscribing_CancelsTheRequest_AndAFiringTimeoutDoesToo()
+    {
+        var started = System.Threading.Channels.Channel.CreateUnbounded<Session>();
+        // A handler that never answers: only the client can end these requests.
+        await using var server = new TestHttpServer(routes: s => s.Map("GET", "/never", ctx => { started.Writer.TryWrite(ctx.Session); }));
+
+        var subscription = _client.Get(server.Url + "/never").Subscribe(_ => { }, _ => { });
+        var first = await started.Reader.ReadAsync().AsTask().WaitAsync(Wait.Long);
+        subscription.Dispose();
+        Assert.Contains((await first.Closed.First("the cancelled request's connection to close")).Kind, new[] { CloseKind.RemoteClose, CloseKind.Reset });
+
+        await Assert.ThrowsAsync<TimeoutException>(() => _client.Get(server.Url + "/never").Timeout(TimeSpan.FromMilliseconds(50)).ToTask());
+        var second = await started.Reader.ReadAsync().AsTask().WaitAsync(Wait.Long);
+        Assert.Contains((await second.Closed.First("the timed-out request's connection to close")).Kind, new[] { CloseKind.RemoteClose, CloseKind.Reset });
+    }
+
+    /// <summary>A stream that cannot seek, so its length is unknown to HttpClient.</summary>
+    private sealed class NonSeekable(byte[] data) : MemoryStream(data)
+    {
+        public override bool CanSeek => false;
+    }
 }

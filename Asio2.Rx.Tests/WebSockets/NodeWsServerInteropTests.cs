@@ -52,6 +52,25 @@ public class NodeWsServerInteropTests
     }
 
     [PeerFact("node", Npm = ["ws"])]
+    public async Task StreamedTextSentInCompressedFragments_IsEchoedWhole()
+    {
+        var (node, port) = await StartServer(deflate: true);
+        using var peer = node;
+        await using var client = new WebSocketClient(Options(deflate: true));
+        var echo = client.Frames.First("the echo");
+        var session = await client.Connect($"ws://127.0.0.1:{port}/").Timeout(Wait.Long);
+        var text = string.Concat(Enumerable.Repeat("fragment and compress me — ", 40_000));
+        var bytes = Encoding.UTF8.GetBytes(text);
+
+        // 10 000-byte chunks: code points of "—" are cut across fragments; node checks the message's UTF-8 whole.
+        await session.SendAsync(Observable.Range(0, (bytes.Length + 9_999) / 10_000)
+            .Select(i => (ReadOnlyMemory<byte>)bytes.AsMemory(i * 10_000, Math.Min(10_000, bytes.Length - i * 10_000))), FrameKind.Text).WaitAsync(Wait.Long);
+
+        Assert.Equal(text, (await echo).Text);
+        Assert.True(session.BytesSent < bytes.Length / 10, $"{session.BytesSent} bytes on the wire for {bytes.Length}");
+    }
+
+    [PeerFact("node", Npm = ["ws"])]
     public async Task FragmentedMessageFromNode_IsOneFrame()
     {
         var (node, port) = await StartServer();

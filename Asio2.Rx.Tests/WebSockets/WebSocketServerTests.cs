@@ -39,6 +39,23 @@ public class WebSocketServerTests
     }
 
     [Fact]
+    public async Task Sessions_IsHot_ALateSubscriberSeesOnlyLaterSessions()
+    {
+        await using var server = EchoServer(out var bound);
+        var first = server.Sessions.First("the first session");
+        await using var ann = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false } });
+        await ann.Connect($"ws://127.0.0.1:{bound.Port}/").Timeout(Wait.Long);
+        var annOnServer = await first;
+
+        var late = server.Sessions.First("the late subscriber's first session");
+        await using var bob = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false } });
+        await bob.Connect($"ws://127.0.0.1:{bound.Port}/").Timeout(Wait.Long);
+
+        Assert.NotSame(annOnServer, await late); // ann's session, announced before, is not replayed
+        Assert.Equal(2, server.SessionCount);
+    }
+
+    [Fact]
     public async Task ServerStop_Sends1001_ToEverySession()
     {
         var server = EchoServer(out var bound);

@@ -90,26 +90,47 @@ public class WebSocketSessionTests
     }
 
     [Fact]
+    public async Task StreamedMessageWhoseSourceFailsMidway_ClosesTheSession_AndThePeerNeverGetsHalfAMessage()
+    {
+        var (session, client, _) = await WsRig.ServerAndNetClient();
+        var chunks = new Subject<ReadOnlyMemory<byte>>();
+
+        var sent = session.SendAsync(chunks);
+        chunks.OnNext(new byte[1000]);
+        chunks.OnError(new IOException("the source broke"));
+
+        await Assert.ThrowsAsync<IOException>(() => sent.WaitAsync(Wait.Long));
+        var reason = await session.ClosedReason();
+        Assert.Equal((CloseKind.LocalAbort, 1006), (reason.Kind, reason.Code));
+        await Assert.ThrowsAsync<WebSocketException>(() => client.ReceiveMessage());
+    }
+
+    [Fact]
     public async Task HoldReading_KeepsWaitingBytesUnderTheBound_AndEverythingArrivesAfterRelease()
     {
-        // 16 MiB in 4 KiB messages sent flat out, against a consumer that holds reading while it works on each message
-        // off the session's scheduler. What the session read and the consumer has not processed stays under the bound.
+        // 16 MiB in 4 KiB messages, sent flat out, against a consumer that holds reading while it works on each message,
+        // one after the other, off the session's scheduler; its work (hashing each message 64 times) is slower than
+        // reading, so without read credit messages would pile up behind it. What the session read and the consumer has
+        // not processed stays under the bound instead.
         const int Messages = 4096, Size = 4096, Wire = Size + 8; // a masked client frame: 2 + 2 (length) + 4 (mask) header bytes
         var options = new WebSocketOptions { MaxPendingReceiveBytes = 32 * 1024, ReceiveBufferSize = 4096 };
-        long processed = 0, maxWaiting = 0;
+        long delivered = 0, processed = 0, maxWaiting = 0;
+        Task work = Task.CompletedTask; // the consumer's steps, in order
         bool intact = true;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var (session, client, _) = await WsRig.ServerAndNetClient(options, s => s.Frames.Subscribe(f =>
         {
             var hold = s.HoldReading();
-            long before = Interlocked.Read(ref processed);
-            maxWaiting = Math.Max(maxWaiting, s.BytesReceived - (before + 1) * Wire); // read, minus processed, minus this one
-            _ = Task.Run(() =>
+            long i = delivered++; // frames arrive one at a time on the session's scheduler
+            maxWaiting = Math.Max(maxWaiting, s.BytesReceived - (Interlocked.Read(ref processed) + 1) * Wire); // read, minus processed, minus this one
+            work = work.ContinueWith(_ =>
             {
-                if (f.Length != Size || f.Span.IndexOfAnyExcept((byte)before) >= 0) intact = false;
+                Span<byte> hash = stackalloc byte[32];
+                for (int k = 0; k < 64; k++) System.Security.Cryptography.SHA256.HashData(f.Span, hash);
+                if (f.Length != Size || f.Span.IndexOfAnyExcept((byte)i) >= 0) intact = false;
                 if (Interlocked.Increment(ref processed) == Messages) done.TrySetResult();
                 hold.Dispose();
-            });
+            }, TaskScheduler.Default);
         }));
 
         var message = new byte[Size];
@@ -118,7 +139,7 @@ public class WebSocketSessionTests
             Array.Fill(message, (byte)i);
             await client.SendAsync(message, WebSocketMessageType.Binary, true, default).WaitAsync(Wait.Long);
         }
-        await done.Task.WaitAsync(Wait.Long);
+        await done.Task.WaitAsync(TimeSpan.FromMinutes(3)); // 4 096 steps one after the other: slow on a loaded machine
 
         Assert.True(intact, "every message arrived whole and in order");
         Assert.Equal(Messages, session.FramesReceived);

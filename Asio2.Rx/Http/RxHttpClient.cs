@@ -67,10 +67,16 @@ public sealed class RxHttpClient : IDisposable
 
     /// <summary>PUTs (or <paramref name="method"/>s) the file at <paramref name="path"/>, streamed from disk; the body as text.</summary>
     public IObservable<string> Upload(string url, string path, HttpMethod? method = null) =>
-        Text(() => new HttpRequestMessage(method ?? HttpMethod.Put, url)
-        {
-            Content = new StreamContent(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous | FileOptions.SequentialScan)),
-        });
+        Upload(url, () => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous | FileOptions.SequentialScan), method);
+
+    /// <summary>PUTs (or <paramref name="method"/>s) the stream <paramref name="open"/> returns (opened per subscription,
+    /// disposed after), read as it is sent: with a <c>Content-Length</c> when the stream can seek, chunked otherwise;
+    /// the body as text.</summary>
+    public IObservable<string> Upload(string url, Func<Stream> open, HttpMethod? method = null)
+    {
+        ArgumentNullException.ThrowIfNull(open);
+        return Text(() => new HttpRequestMessage(method ?? HttpMethod.Put, url) { Content = new StreamContent(open()) });
+    }
 
     private IObservable<string> Text(Func<HttpRequestMessage> create) => Observable.FromAsync(async ct =>
     {
