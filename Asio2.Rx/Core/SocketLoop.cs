@@ -73,10 +73,8 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
     public override IDisposable Schedule<TState>(TState state, Func<IScheduler, TState, IDisposable> action) =>
         Post(new Work<TState>(this, state, action, 0, atExit: false));
 
-    public override IDisposable Schedule<TState>(TState state, TimeSpan dueTime, Func<IScheduler, TState, IDisposable> action)
-    {
-        return Post(new Work<TState>(this, state, action, DueTimestamp(dueTime), atExit: false));
-    }
+    public override IDisposable Schedule<TState>(TState state, TimeSpan dueTime, Func<IScheduler, TState, IDisposable> action) =>
+        Post(new Work<TState>(this, state, action, DueTimestamp(dueTime), atExit: false));
 
     /// <summary>Saturates: a due time beyond the clock's range (<c>TimeSpan.MaxValue</c>) never comes, rather than
     /// overflowing into the past.</summary>
@@ -108,10 +106,9 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
         }
     }
 
-    /// <summary>Runs <paramref name="action"/> on the loop, also once it is disposed (as the thread ends), or here when
-    /// the thread has ended: for a channel's clean-up, which must not race with a report the loop still dispatches
-    /// and must not be dropped with the rest of the queue.</summary>
-    internal void RunAtLeastAtExit<TState>(TState state, Action<TState> action)
+    /// <summary>Runs a channel's clean-up on the loop, even once it is disposed (as its thread ends), or here if the
+    /// thread has ended: it must not race with a report the loop still dispatches, nor be dropped with the queue.</summary>
+    internal void ScheduleCleanup<TState>(TState state, Action<TState> action)
     {
         lock (_gate)
         {

@@ -60,7 +60,7 @@ internal sealed class SocketChannel(Socket socket) : IValueTaskSource<int>
             socket.Blocking = true;
         }
         // Freed after an epoll report already collected for this channel was dispatched.
-        loop.RunAtLeastAtExit(this, static c => c._self.Free());
+        loop.ScheduleCleanup(this, static c => c._self.Free());
     }
 
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
@@ -187,7 +187,7 @@ internal sealed class SocketChannel(Socket socket) : IValueTaskSource<int>
             if (loop is null) return;
             if (_registered) loop.Disarm(_fd);
         }
-        loop.RunAtLeastAtExit(this, static c =>
+        loop.ScheduleCleanup(this, static c =>
         {
             c.Finish(0, new ObjectDisposedException(nameof(Socket)));
             c._self.Free();
