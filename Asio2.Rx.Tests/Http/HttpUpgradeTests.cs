@@ -20,8 +20,9 @@ public sealed class HttpUpgradeTests
         await using var stream = connection.Stream;
         var pending = Encoding.ASCII.GetString(connection.Buffered.Span);
         var buffer = new byte[256];
-        // Echo upper-cased until a '.' arrives: the buffered bytes first, then the stream.
-        while (!pending.Contains('.'))
+        // Echo upper-cased until the '.' that ends the input (the early bytes' "HTTP/1.1" has one too): the buffered
+        // bytes first, then the stream.
+        while (!pending.EndsWith('.'))
         {
             int n = await stream.ReadAsync(buffer);
             if (n == 0) return;

@@ -93,3 +93,14 @@ public sealed class PeerTheoryAttribute : TheoryAttribute
         set { _npm = value; Skip = Peers.Missing(_programs, value); }
     }
 }
+
+/// <summary>A fact about <see cref="SocketLoop"/>, the pool's loop where the platform has epoll (Linux x64); skipped with
+/// the reason elsewhere, where the pool uses Rx's EventLoopScheduler.</summary>
+public sealed class SocketLoopFactAttribute : FactAttribute
+{
+    public SocketLoopFactAttribute()
+    {
+        if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64)
+            Skip = "SocketLoop needs Linux on x64; the pool uses EventLoopScheduler here";
+    }
+}

@@ -22,20 +22,26 @@ public sealed class SchedulerPool : IDisposable
     private static readonly Lazy<SchedulerPool> s_shared = new(() => new SchedulerPool(Environment.ProcessorCount));
 
     private readonly IScheduler[] _schedulers;
-    private readonly EventLoopScheduler[] _owned;
+    private readonly IDisposable[] _owned;
     private int _next = -1;
 
     /// <summary>Creates <paramref name="count"/> event-loop threads (background threads named "Asio2.Rx loop N").</summary>
+    /// <remarks>On Linux (x64) each loop thread is also the socket engine of its TCP and TLS sessions: it waits for
+    /// their data itself, so a session's receive completes on the thread that delivers its frames. Elsewhere the loops
+    /// are Rx's <c>EventLoopScheduler</c>s and receives complete on .NET's socket threads, then hop to the loop.</remarks>
     public SchedulerPool(int count)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        _owned = new EventLoopScheduler[count];
+        _owned = new IDisposable[count];
+        _schedulers = new IScheduler[count];
         for (int i = 0; i < count; i++)
         {
             string name = $"Asio2.Rx loop {i}";
-            _owned[i] = new EventLoopScheduler(start => new Thread(start) { IsBackground = true, Name = name });
+            IScheduler loop = (IScheduler?)SocketLoop.TryCreate(name)
+                ?? new EventLoopScheduler(start => new Thread(start) { IsBackground = true, Name = name });
+            _schedulers[i] = loop;
+            _owned[i] = (IDisposable)loop;
         }
-        _schedulers = _owned;
     }
 
     /// <summary>Wraps existing schedulers (e.g. a <c>TestScheduler</c>, or <c>ImmediateScheduler.Instance</c> for the lowest latency).

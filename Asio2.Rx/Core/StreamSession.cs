@@ -14,10 +14,12 @@ namespace Asio2.Rx;
 /// </summary>
 /// <remarks>
 /// <para><b>The read loop</b> runs on the session's scheduler (asio2's strand), with every kind of scheduler alike
-/// (event loops, the thread pool, a <c>TestScheduler</c>): an asynchronous receive resumes there (one hop per
-/// asynchronous completion), each read's frames are delivered inline, and the next receive is issued from the loop
-/// after the subscribers returned, so at most one read waits for them. Only <c>ImmediateScheduler</c>, which has no
-/// thread of its own, runs the loop on whichever thread completes the receive.</para>
+/// (event loops, the thread pool, a <c>TestScheduler</c>): an asynchronous receive resumes there, each read's frames
+/// are delivered inline, and the next receive is issued from the loop after the subscribers returned, so at most one
+/// read waits for them. On the pool's <see cref="SocketLoop"/> a socket receive completes on the loop thread itself
+/// (<see cref="SocketChannel"/>) and the loop goes on without a hop; under other schedulers a receive completes on
+/// .NET's socket threads and the loop hops back (one hop per asynchronous completion). Only
+/// <c>ImmediateScheduler</c>, which has no thread of its own, runs the loop on whichever thread completes the receive.</para>
 /// <para><b>Credit.</b> While reading is held (<see cref="Session.HoldReading"/>) no receive is issued; the loop waits
 /// and is resumed on the scheduler when the last hold is released.</para>
 /// <para><b>Idle sessions hold no buffer.</b> When a read drained the socket, the next one waits for data with a
@@ -331,7 +333,18 @@ internal sealed class StreamSession : Session, IValueTaskSource
     {
         if (_receive.IsCompletedSuccessfully)
         {
-            ScheduleContinuation();
+            if (Scheduler is SocketLoop { IsCurrent: true })
+            {
+                // The receive completed on the loop thread itself (a SocketChannel): a new turn, without a hop.
+                var continuation = _continuation!;
+                _continuation = null;
+                NewTurn();
+                continuation();
+            }
+            else
+            {
+                ScheduleContinuation();
+            }
         }
         else
         {
@@ -368,9 +381,9 @@ internal sealed class StreamSession : Session, IValueTaskSource
     }
 
     /// <summary>
-    /// Resumes the read loop in a work item of the session's scheduler: after the receive completes (one hop per
-    /// asynchronous completion), or at once when it completed already and the loop may not go on inline (it is not on
-    /// the scheduler yet, or it used up its turn). With <c>ImmediateScheduler</c> it is a plain await.
+    /// Resumes the read loop in a work item of the session's scheduler: after the receive completes (inline when it
+    /// completed on the loop thread, else one hop), or at once when it completed already and the loop may not go on
+    /// inline (it is not on the scheduler yet, or it used up its turn). With <c>ImmediateScheduler</c> it is a plain await.
     /// </summary>
     private readonly struct LoopHop(StreamSession session, ValueTask<int> receive) : ICriticalNotifyCompletion
     {

@@ -7,12 +7,14 @@ namespace Asio2.Rx;
 internal sealed class SocketTransport : Transport
 {
     private readonly Socket _socket;
+    private readonly SocketChannel _channel;
     private readonly EndPoint? _local;
     private readonly EndPoint? _remote;
 
     public SocketTransport(Socket socket)
     {
         _socket = socket;
+        _channel = new SocketChannel(socket);
         // Cached: the properties throw once the socket is disposed, and logs ask for them after close.
         _local = socket.LocalEndPoint;
         _remote = socket.RemoteEndPoint;
@@ -25,28 +27,23 @@ internal sealed class SocketTransport : Transport
 
     public override bool SupportsZeroByteReads => true;
 
-    public override Stream Detach() => new NetworkStream(_socket, ownsSocket: true);
+    public override ValueTask StartAsync(Session session, CancellationToken cancellationToken)
+    {
+        _channel.Attach(session.Scheduler);
+        return default;
+    }
+
+    public override Stream Detach()
+    {
+        _channel.Detach();
+        return new NetworkStream(_socket, ownsSocket: true);
+    }
 
     public override ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
-        _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+        _channel.ReceiveAsync(buffer, cancellationToken);
 
-    public override ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
-    {
-        var pending = _socket.SendAsync(data, SocketFlags.None, cancellationToken);
-        if (pending.IsCompletedSuccessfully && pending.Result == data.Length) return default;
-        return SendRestAsync(pending, data, cancellationToken);
-    }
-
-    private async ValueTask SendRestAsync(ValueTask<int> pending, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            int sent = await pending.ConfigureAwait(false);
-            data = data[sent..];
-            if (data.IsEmpty) return;
-            pending = _socket.SendAsync(data, SocketFlags.None, cancellationToken);
-        }
-    }
+    public override ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        _channel.SendAsync(data, cancellationToken);
 
     public override void Shutdown()
     {
@@ -64,5 +61,9 @@ internal sealed class SocketTransport : Transport
         catch (ObjectDisposedException) { }
     }
 
-    public override void Dispose() => _socket.Dispose();
+    public override void Dispose()
+    {
+        _channel.Close();
+        _socket.Dispose();
+    }
 }

@@ -26,6 +26,7 @@ internal sealed class TlsTransport : Transport
     private const int Handshaking = 0, Done = 1, Failed = 2;
 
     private readonly Socket? _socket;
+    private readonly SocketChannel? _channel;
     private readonly HandshakeProbeStream _probe;
     private readonly SslStream _ssl;
     private readonly TlsServerSettings? _server;
@@ -44,13 +45,13 @@ internal sealed class TlsTransport : Transport
 
     /// <summary>Server side over an accepted socket.</summary>
     public TlsTransport(Socket socket, TlsServerSettings server)
-        : this(socket, new NetworkStream(socket, ownsSocket: true), socket.LocalEndPoint, socket.RemoteEndPoint, server, null, null)
+        : this(new SocketChannel(socket), server, null, null)
     {
     }
 
     /// <summary>Client side over a connected socket; <paramref name="targetHost"/> is checked against the server's certificate.</summary>
     public TlsTransport(Socket socket, TlsClientSettings client, string targetHost)
-        : this(socket, new NetworkStream(socket, ownsSocket: true), socket.LocalEndPoint, socket.RemoteEndPoint, null, client, targetHost)
+        : this(new SocketChannel(socket), null, client, targetHost)
     {
     }
 
@@ -60,11 +61,17 @@ internal sealed class TlsTransport : Transport
     {
     }
 
-    private TlsTransport(Socket? socket, Stream stream, EndPoint? local, EndPoint? remote,
+    private TlsTransport(SocketChannel channel, TlsServerSettings? server, TlsClientSettings? client, string? targetHost)
+        : this(channel, new SocketChannelStream(channel), channel.Socket.LocalEndPoint, channel.Socket.RemoteEndPoint, server, client, targetHost)
+    {
+    }
+
+    private TlsTransport(SocketChannel? channel, Stream stream, EndPoint? local, EndPoint? remote,
         TlsServerSettings? server, TlsClientSettings? client, string? targetHost)
     {
         if ((server is null) == (client is null)) throw new ArgumentException("exactly one of server and client settings");
-        _socket = socket;
+        _channel = channel;
+        _socket = channel?.Socket;
         _local = local;
         _remote = remote;
         _server = server;
@@ -97,6 +104,8 @@ internal sealed class TlsTransport : Transport
     public override async ValueTask StartAsync(Session session, CancellationToken cancellationToken)
     {
         _session = session;
+        // The handshake's reads already complete on the session's loop, where its frames will be delivered.
+        _channel?.Attach(session.Scheduler);
         // A failed or aborted handshake completes the handshake stream when the session finishes (on its scheduler).
         session.Closed.Subscribe(static _ => { }, _handshakes.OnCompleted);
         // An immediate scheduler would block this thread for the whole timeout; it has no timers, so use the pool's.
@@ -227,7 +236,11 @@ internal sealed class TlsTransport : Transport
     // SslStream waits for data on a zero-byte read without decrypting into (or renting) a buffer of ours.
     public override bool SupportsZeroByteReads => true;
 
-    public override Stream Detach() => _ssl;
+    public override Stream Detach()
+    {
+        _channel?.Detach();
+        return _ssl;
+    }
 
     public override ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
         Volatile.Read(ref _state) == Done ? _ssl.WriteAsync(data, cancellationToken) : SendAfterHandshakeAsync(data, cancellationToken);

@@ -15,11 +15,13 @@ namespace Asio2.Rx.Perf.Benchmarks;
 /// --impls baseline,pipelines,dotnetty,asio2rx,asio2rx-ps, --seconds 4 (counted per point), --warmup 2 (load before
 /// counting, per point), --server-warmup 8 (load once per server process before the first point: a pinned, saturated
 /// server needs that long to finish tiering up), --pairs 3 (rounds), --framing datagram|raw (Asio2.Rx only),
-/// --scheduler default|immediate|lean|lean-nospin|loops:N (Asio2.Rx only; lean: a minimal event loop, an ablation;
+/// --scheduler default|immediate|eventloop|lean|lean-nospin|loops:N (Asio2.Rx only; eventloop: Rx's EventLoopScheduler, one
+/// per core, as the pool had before its loops became socket engines; lean: a minimal event loop, an ablation;
 /// lean-nospin: the same, blocking at once when idle instead of spinning first),
 /// --inline-completions (servers; the generator always uses them unless --load-inline false), --buffer 16384
 /// (receive buffer of the baseline, pipelines and Asio2.Rx servers), --server-cpu 0, --load-cpu 1, --no-pin,
-/// --server-env K=V[,K=V] (extra environment of the server children, e.g. DOTNET_TieredPGO=0), --perf-stat (count the
+/// --server-env K=V[,K=V] (extra environment of the server children, e.g. DOTNET_TieredPGO=0), --base PATH (another build's
+/// Asio2.Rx.Perf executable: adds the peers asio2rx-base and asio2rx-ps-base, a before/after in one run), --perf-stat (count the
 /// server's syscalls and context switches in each window with Linux perf: messages per read, per write, per futex).
 /// </remarks>
 internal sealed class TcpEcho : IBenchmark
@@ -51,7 +53,7 @@ internal sealed class TcpEcho : IBenchmark
 
     private sealed record Config(
         Load[] Loads, int Seconds, int Warmup, int ServerWarmup, int Pairs, string Framing, string Scheduler, bool Inline, bool LoadInline,
-        int Buffer, int? ServerCpu, int? LoadCpu, string[] Impls, Dictionary<string, string?> ServerEnv, bool PerfStat);
+        int Buffer, int? ServerCpu, int? LoadCpu, string[] Impls, Dictionary<string, string?> ServerEnv, bool PerfStat, string? Base);
 
     private sealed record Point(
         string Impl, Load Load, int Round, double MsgsPerSec, double MibPerSec, double P50Us, double P99Us, double P999Us, double AllocPerMsg,
@@ -60,19 +62,24 @@ internal sealed class TcpEcho : IBenchmark
 
     private static readonly string[] Compared = ["asio2rx", "asio2rx-ps"];
 
+    /// <summary>Peers named <c>asio2rx-base</c>, <c>asio2rx-ps-base</c> run the same server from another build (<c>--base</c>).</summary>
+    private const string BaseSuffix = "-base";
+
     private static async Task<int> OrchestrateAsync(PerfArgs args)
     {
         bool pin = !args.Flag("no-pin") && RoleProcess.CanPin;
         var serverEnv = RoleProcess.ServerEnvironment(args);
         var impls = args.String("impls", string.Join(",", EchoServerRole.Impls)).Split(',', StringSplitOptions.RemoveEmptyEntries);
-        if (impls.FirstOrDefault(i => !EchoServerRole.Impls.Contains(i)) is { } unknown)
-            throw new ArgumentException($"unknown impl '{unknown}'; known: {string.Join(",", EchoServerRole.Impls)}");
+        string? baseBuild = args.String("base", "") is { Length: > 0 } b ? Path.GetFullPath(b) : null;
+        string[] known = baseBuild is null ? EchoServerRole.Impls : [.. EchoServerRole.Impls, .. Compared.Select(i => i + BaseSuffix)];
+        if (impls.FirstOrDefault(i => !known.Contains(i)) is { } unknown)
+            throw new ArgumentException($"unknown impl '{unknown}'; known: {string.Join(",", known)} (the -base peers need --base)");
         var c = new Config(
             args.String("points", "1x100x32,50x100x32,100x1000x32,50x100x1024").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Load.Parse).ToArray(),
             args.Int("seconds", 4), args.Int("warmup", 2), args.Int("server-warmup", 8), args.Int("pairs", 3),
             args.String("framing", "datagram"), args.String("scheduler", "default"), args.Flag("inline-completions"),
             args.String("load-inline", "true") != "false", args.Int("buffer", 16 * 1024),
-            pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null, impls, serverEnv, args.Flag("perf-stat"));
+            pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null, impls, serverEnv, args.Flag("perf-stat"), baseBuild);
 
         Console.WriteLine($"tcp-echo: points {string.Join(" ", c.Loads.Select(l => l.ToString()))} (clients x in flight x payload), framing={c.Framing}, " +
                           $"{c.ServerWarmup} s warm-up per server, then per point {c.Warmup} s warm-up + {c.Seconds} s counted, {c.Pairs} rounds of {string.Join(" ", c.Impls)} (order reversed every other round)");
@@ -81,6 +88,7 @@ internal sealed class TcpEcho : IBenchmark
                           (c.ServerEnv.Count > 1 ? ", env " + RoleProcess.Describe(c.ServerEnv) : ""));
         Console.WriteLine($"  load:    cpu {(c.LoadCpu?.ToString(CultureInfo.InvariantCulture) ?? "unpinned")}, inline completions {(c.LoadInline ? "on" : "off")}");
         Console.WriteLine($"  machine: {MachineInfo.Describe()}, commit {MachineInfo.GitCommit()}");
+        if (c.Base is not null) Console.WriteLine($"  -base peers: {c.Base}");
 
         // One process per peer for the whole run: an idle server costs nothing, and each is warmed up (tiered up) once.
         var servers = new Dictionary<string, (RoleProcess Process, int Port)>();
@@ -88,9 +96,10 @@ internal sealed class TcpEcho : IBenchmark
         {
             foreach (var impl in c.Impls)
             {
+                bool isBase = impl.EndsWith(BaseSuffix, StringComparison.Ordinal);
                 var process = RoleProcess.Start($"{impl} server", c.ServerCpu,
-                    ["tcp-echo", "--role", "server", "--impl", impl, "--framing", c.Framing, "--scheduler", c.Scheduler, "--buffer", c.Buffer.ToString(CultureInfo.InvariantCulture)],
-                    c.ServerEnv);
+                    ["tcp-echo", "--role", "server", "--impl", isBase ? impl[..^BaseSuffix.Length] : impl, "--framing", c.Framing, "--scheduler", c.Scheduler, "--buffer", c.Buffer.ToString(CultureInfo.InvariantCulture)],
+                    c.ServerEnv, isBase ? c.Base : null);
                 servers[impl] = (process, 0);
                 string ready = await process.ExpectAsync("PORT ").ConfigureAwait(false);
                 Console.WriteLine($"    server pid {process.Id}: {ready}");

@@ -13,7 +13,7 @@ namespace Asio2.Rx.Perf.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Options (defaults): --clients 10, --inflight 100, --size 32, --seconds 10, --warmup 8 (a pinned server needs seconds of load to tier up: a point whose jit count is in the hundreds was not warm), --pairs 3,
-/// --scheduler default|immediate|lean|lean-nospin (Asio2.Rx session scheduler; lean: a minimal event loop, an ablation; lean-nospin: the same without spinning before it sleeps), --inline-completions (server side), --server-env K=V[,K=V]
+/// --scheduler default|immediate|eventloop|lean|lean-nospin (Asio2.Rx session scheduler; eventloop: Rx's EventLoopScheduler per core, the pool before its loops became socket engines; lean: a minimal event loop, an ablation; lean-nospin: the same without spinning before it sleeps), --inline-completions (server side), --base PATH (another build's Asio2.Rx.Perf: adds its Asio2.Rx server to every pair, a before/after in one run), --server-env K=V[,K=V]
 /// (extra environment of the server children, for ablations such as DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0), --server-cpu 0,
 /// --load-cpu 1, --no-pin. Both servers present the same ECDSA P-256 certificate and negotiate TLS 1.3
 /// (TLS_AES_256_GCM_SHA384), so the crypto work is identical and the ratio is the cost of everything else.
@@ -33,12 +33,14 @@ internal sealed class TlsEcho : IBenchmark
     };
 
     private sealed record Config(int Clients, int Inflight, int Size, int Seconds, int Warmup, int Pairs, string Scheduler,
-        bool Inline, int? ServerCpu, int? LoadCpu, Dictionary<string, string?> ServerEnv);
+        bool Inline, int? ServerCpu, int? LoadCpu, Dictionary<string, string?> ServerEnv, string? Base)
+    {
+        /// <summary>The servers of each pair: with <c>--base</c>, also the Asio2.Rx server of another build (before/after in one run).</summary>
+        public string[] Impls => Base is null ? ["baseline", "asio2"] : ["baseline", "asio2", "asio2-base"];
+    }
 
     private sealed record Point(string Impl, double MsgsPerSec, double MibPerSec, double P50Us, double P99Us, double P999Us,
         double AllocPerMsg, double ServerCpuPercent, double ServerNsPerMsg, double LoadCpuPercent, long JitMethods, string Failed);
-
-    private static readonly string[] Impls = ["baseline", "asio2"];
 
     private static async Task<int> OrchestrateAsync(PerfArgs args)
     {
@@ -46,9 +48,11 @@ internal sealed class TlsEcho : IBenchmark
         var c = new Config(
             args.Int("clients", 10), args.Int("inflight", 100), args.Int("size", 32), args.Int("seconds", 10), args.Int("warmup", 8),
             args.Int("pairs", 3), args.String("scheduler", "default"), args.Flag("inline-completions"),
-            pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null, RoleProcess.ServerEnvironment(args));
+            pin ? args.Int("server-cpu", 0) : null, pin ? args.Int("load-cpu", 1) : null, RoleProcess.ServerEnvironment(args),
+            args.String("base", "") is { Length: > 0 } b ? Path.GetFullPath(b) : null);
+        var impls = c.Impls;
         Console.WriteLine($"tls-echo: {c.Clients} clients x {c.Inflight} in flight x {c.Size} B over TLS, datagram framing, " +
-                          $"{c.Warmup} s warm-up + {c.Seconds} s counted per point, {c.Pairs} pairs of {string.Join(" ", Impls)}");
+                          $"{c.Warmup} s warm-up + {c.Seconds} s counted per point, {c.Pairs} pairs of {string.Join(" ", impls)}");
         Console.WriteLine($"  server: cpu {c.ServerCpu?.ToString(CultureInfo.InvariantCulture) ?? "unpinned"}, inline completions " +
                           $"{(c.Inline ? "on" : "off")}, Asio2.Rx scheduler={c.Scheduler}, workstation non-concurrent GC (project setting)" +
                           (c.ServerEnv.Count > 1 ? ", env " + RoleProcess.Describe(c.ServerEnv) : ""));
@@ -58,7 +62,7 @@ internal sealed class TlsEcho : IBenchmark
         var points = new List<Point>();
         for (int pair = 1; pair <= c.Pairs; pair++)
         {
-            foreach (var impl in Impls)
+            foreach (var impl in impls)
             {
                 var p = await RunPointAsync(impl, c).ConfigureAwait(false);
                 points.Add(p);
@@ -70,7 +74,7 @@ internal sealed class TlsEcho : IBenchmark
 
         Console.WriteLine("medians:");
         var medians = new Dictionary<string, Point>();
-        foreach (var i in Impls)
+        foreach (var i in impls)
         {
             var mine = points.Where(p => p.Impl == i).ToList();
             double M(Func<Point, double> f) => Median(mine.Select(f).ToList());
@@ -90,10 +94,20 @@ internal sealed class TlsEcho : IBenchmark
         double cpuRatio = Median(cpuRatios);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  cpu ratio (baseline ns/msg / asio2 ns/msg) by pair: {string.Join(" ", cpuRatios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))}  median {cpuRatio:F3}"));
+        string baseKeys = "";
+        if (c.Base is not null)
+        {
+            var baseRatios = points.Where(p => p.Impl == "baseline").Zip(points.Where(p => p.Impl == "asio2-base"), (a, b) => b.MsgsPerSec / a.MsgsPerSec).ToList();
+            var baseCpu = points.Where(p => p.Impl == "baseline").Zip(points.Where(p => p.Impl == "asio2-base"), (a, b) => a.ServerNsPerMsg / b.ServerNsPerMsg).ToList();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  asio2-base ({c.Base}): ratio by pair {string.Join(" ", baseRatios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))}  median {Median(baseRatios):F3}; " +
+                $"cpu ratio by pair {string.Join(" ", baseCpu.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))}  median {Median(baseCpu):F3}"));
+            baseKeys = string.Create(CultureInfo.InvariantCulture, $"base_ratio={Median(baseRatios):F3} base_cpu_ratio={Median(baseCpu):F3} ");
+        }
         var main = medians["asio2"];
         var baseline = medians["baseline"];
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"RESULT tls-echo msgs_per_s={main.MsgsPerSec:F0} ratio={ratio:F3} cpu_ratio={cpuRatio:F3} baseline_msgs_per_s={baseline.MsgsPerSec:F0} " +
+            $"RESULT tls-echo msgs_per_s={main.MsgsPerSec:F0} ratio={ratio:F3} cpu_ratio={cpuRatio:F3} {baseKeys}baseline_msgs_per_s={baseline.MsgsPerSec:F0} " +
             $"ns_per_msg={main.ServerNsPerMsg:F0} baseline_ns_per_msg={baseline.ServerNsPerMsg:F0} " +
             $"mib_per_s={main.MibPerSec:F1} p50_us={main.P50Us:F0} p99_us={main.P99Us:F0} p999_us={main.P999Us:F0} alloc_per_msg={main.AllocPerMsg:F1} " +
             $"baseline_p50_us={baseline.P50Us:F0} baseline_p99_us={baseline.P99Us:F0} baseline_alloc_per_msg={baseline.AllocPerMsg:F1} " +
@@ -105,9 +119,10 @@ internal sealed class TlsEcho : IBenchmark
     private static async Task<Point> RunPointAsync(string impl, Config c)
     {
         static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
+        bool isBase = impl == "asio2-base";
         await using var server = RoleProcess.Start($"{impl} server", c.ServerCpu,
-            ["tls-echo", "--role", "server", "--impl", impl, "--scheduler", c.Scheduler],
-            c.ServerEnv);
+            ["tls-echo", "--role", "server", "--impl", isBase ? "asio2" : impl, "--scheduler", c.Scheduler],
+            c.ServerEnv, isBase ? c.Base : null);
         string ready = await server.ExpectAsync("PORT ").ConfigureAwait(false);
         int port = int.Parse(ready.Split(' ')[1], CultureInfo.InvariantCulture);
         await using var load = RoleProcess.Start("load", c.LoadCpu,

@@ -8,6 +8,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using HdrHistogram;
 
+using Asio2.Rx.Perf.Echo;
 using Asio2.Rx.Perf.Support;
 
 namespace Asio2.Rx.Perf.Benchmarks;
@@ -31,6 +32,7 @@ internal static class TlsEchoServerRole
             {
                 "default" => null,
                 "immediate" => new SchedulerPool(ImmediateScheduler.Instance),
+                "eventloop" => new SchedulerPool(EchoServerRole.Asio2EchoServer.EventLoops()),
                 // Ablations: a minimal event loop instead of Rx's EventLoopScheduler, spinning before it sleeps or not.
                 "lean" => new SchedulerPool(new LeanEventLoop("lean loop")),
                 "lean-nospin" => new SchedulerPool(new LeanEventLoop("lean loop", spin: false)),

@@ -132,7 +132,7 @@ internal static class EchoServerRole
     }
 
     /// <summary>The library under test: one frame per message, one <c>Send</c> per frame.</summary>
-    private sealed class Asio2EchoServer : IAsyncDisposable
+    internal sealed class Asio2EchoServer : IAsyncDisposable
     {
         private readonly TcpServer _server;
         private readonly string _scheduler;
@@ -140,6 +140,7 @@ internal static class EchoServerRole
         private readonly string _framing;
         private readonly SchedulerPool? _ownedPool;
         private readonly LeanEventLoop? _lean;
+        private readonly EventLoopScheduler[]? _eventLoops;
 
         public Asio2EchoServer(PerfArgs args, int bufferSize, bool perSession)
         {
@@ -149,10 +150,11 @@ internal static class EchoServerRole
             SchedulerPool pool;
             if (_scheduler == "default") pool = SchedulerPool.Shared;
             else if (_scheduler == "immediate") pool = new SchedulerPool(ImmediateScheduler.Instance);
+            else if (_scheduler == "eventloop") pool = new SchedulerPool(_eventLoops = EventLoops());
             else if (_scheduler == "lean") pool = new SchedulerPool(_lean = new LeanEventLoop("lean loop"));
             else if (_scheduler == "lean-nospin") pool = new SchedulerPool(_lean = new LeanEventLoop("lean loop", spin: false));
             else if (_scheduler.StartsWith("loops:", StringComparison.Ordinal)) pool = _ownedPool = new SchedulerPool(int.Parse(_scheduler[6..], System.Globalization.CultureInfo.InvariantCulture));
-            else throw new ArgumentException($"--scheduler must be default, immediate, lean, lean-nospin or loops:N, not '{_scheduler}'");
+            else throw new ArgumentException($"--scheduler must be default, immediate, eventloop, lean, lean-nospin or loops:N, not '{_scheduler}'");
             _server = new TcpServer(new TcpServerOptions
             {
                 Framing = _framing switch
@@ -181,13 +183,19 @@ internal static class EchoServerRole
 
         public string Describe() => $"framing={_framing} scheduler={_scheduler} loops={SchedulerCount()} subscribe={_subscribe}";
 
-        private int SchedulerCount() => _scheduler is "immediate" or "lean" or "lean-nospin" ? (_lean is null ? 0 : 1) : (_ownedPool ?? SchedulerPool.Shared).Count;
+        private int SchedulerCount() => _scheduler is "immediate" or "lean" or "lean-nospin" ? (_lean is null ? 0 : 1)
+            : _eventLoops?.Length ?? (_ownedPool ?? SchedulerPool.Shared).Count;
+
+        /// <summary>Rx's event loops, one per core: the pool as it was before its loops waited for their sockets themselves.</summary>
+        public static EventLoopScheduler[] EventLoops() =>
+            Enumerable.Range(0, Environment.ProcessorCount).Select(_ => new EventLoopScheduler(start => new Thread(start) { IsBackground = true })).ToArray();
 
         public async ValueTask DisposeAsync()
         {
             await _server.StopAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
             _ownedPool?.Dispose();
             _lean?.Dispose();
+            foreach (var loop in _eventLoops ?? []) loop.Dispose();
         }
     }
 }

@@ -26,7 +26,8 @@ internal sealed class RoleProcess : IAsyncDisposable
     /// Starts <c>&lt;this executable&gt; &lt;benchmark&gt; --role ... args</c>, pinned to <paramref name="cpu"/> when it is not null
     /// (and taskset exists), with <paramref name="environment"/> applied (a null value removes the variable).
     /// </summary>
-    public static RoleProcess Start(string name, int? cpu, IEnumerable<string> args, IReadOnlyDictionary<string, string?> environment)
+    /// <param name="executable">Another build of this executable to start instead (a before/after comparison in one run).</param>
+    public static RoleProcess Start(string name, int? cpu, IEnumerable<string> args, IReadOnlyDictionary<string, string?> environment, string? executable = null)
     {
         var psi = new ProcessStartInfo
         {
@@ -35,10 +36,14 @@ internal sealed class RoleProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        var self = SelfCommand();
+        var self = executable is null ? SelfCommand() : [executable];
         if (cpu is { } c && CanPin)
         {
-            psi.FileName = "taskset";
+            // Each pinned role in a session of its own, hence a scheduling group of its own (Linux autogroup): on a
+            // shared machine every role then gets a group's share of its core, however many threads it runs. In the
+            // parent's group, a one-thread server got a third of what a many-thread one got beside the same neighbours.
+            psi.FileName = CanSetSid ? "setsid" : "taskset";
+            if (CanSetSid) psi.ArgumentList.Add("taskset");
             psi.ArgumentList.Add("-c");
             psi.ArgumentList.Add(c.ToString(System.Globalization.CultureInfo.InvariantCulture));
             foreach (var part in self) psi.ArgumentList.Add(part);
@@ -88,6 +93,8 @@ internal sealed class RoleProcess : IAsyncDisposable
 
     /// <summary>True when processes can be pinned: taskset is on the PATH and there are at least two CPUs.</summary>
     public static bool CanPin { get; } = Environment.ProcessorCount >= 2 && FindOnPath("taskset");
+
+    private static bool CanSetSid { get; } = FindOnPath("setsid");
 
     /// <summary>Sends one command line.</summary>
     public async Task SendAsync(string line)
