@@ -8,6 +8,9 @@ internal sealed partial class HttpConnection
 {
     private byte[] _head = new byte[512];
 
+    /// <summary>Bodies up to this size are copied behind the head and sent with it.</summary>
+    private const int InlineBody = 16 * 1024;
+
     private static bool IsBodiless(HttpContext context) =>
         context.Request.Method == "HEAD" || context.Response.StatusCode is 204 or 304 || (context.Response.StatusCode < 200 && context.Response.Body is not ResponseBody.Upgrade);
 
@@ -35,6 +38,14 @@ internal sealed partial class HttpConnection
             case ResponseBody.Bytes bytes:
                 SendHeadAndBody(headLength, bytes.Data.Span);
                 return null;
+            case ResponseBody.Text text when length <= InlineBody:
+                EnsureHead(headLength + (int)length);
+                int n = Encoding.UTF8.GetBytes(text.Value, _head.AsSpan(headLength));
+                _session.Send(_head.AsSpan(0, headLength + n));
+                return null;
+            case ResponseBody.Text text:
+                SendHeadAndBody(headLength, Encoding.UTF8.GetBytes(text.Value));
+                return null;
             case ResponseBody.StreamBody stream:
                 _session.Send(_head.AsSpan(0, headLength));
                 return CopyStreamAsync(stream.Stream, length, chunked);
@@ -49,7 +60,7 @@ internal sealed partial class HttpConnection
     private void SendHeadAndBody(int headLength, ReadOnlySpan<byte> body)
     {
         // Small responses go out as one send (one copy into the queue, one write with whatever else is batched).
-        if (body.Length <= 16 * 1024)
+        if (body.Length <= InlineBody)
         {
             EnsureHead(headLength + body.Length);
             body.CopyTo(_head.AsSpan(headLength));
@@ -131,7 +142,7 @@ internal sealed partial class HttpConnection
         if (body is ResponseBody.Upgrade) n = Append(n, "Connection: Upgrade\r\n"u8);
         else if (!keepAlive) n = Append(n, "Connection: close\r\n"u8);
         else if (http10) n = Append(n, "Connection: keep-alive\r\n"u8);
-        foreach (var (name, value) in response.Headers)
+        foreach (var (name, value) in response.Headers.Fields)
         {
             if (IsFramingHeader(name)) continue;
             n = AppendText(n, name);
@@ -151,6 +162,7 @@ internal sealed partial class HttpConnection
 
     private int WriteStatusLine(int version, int status, int n)
     {
+        if (version == 11 && status == 200) return Append(n, "HTTP/1.1 200 OK\r\n"u8);
         n = Append(n, version == 10 ? "HTTP/1.0 "u8 : "HTTP/1.1 "u8);
         EnsureHead(n + 4);
         Utf8Formatter.TryFormat(status, _head.AsSpan(n), out int w);

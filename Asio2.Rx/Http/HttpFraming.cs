@@ -57,6 +57,7 @@ internal sealed class HttpRequestDecoder : FrameDecoder
     private int _headersStart = -1;
     private int _headerCount;
     private volatile bool _partialHead;
+    private readonly HttpStrings _strings = new();
 
     public HttpRequestDecoder(HttpLimits limits)
     {
@@ -165,7 +166,7 @@ internal sealed class HttpRequestDecoder : FrameDecoder
         // The request line begins after any leading empty lines (already checked to be CRLFs).
         int requestLine = 0;
         while (span[requestLine] == '\r') requestLine += 2;
-        var head = HttpHeadParser.Parse(span[requestLine..(pos - 2)], _maxHeaderCount);
+        var head = HttpHeadParser.Parse(span[requestLine..(pos - 2)], _headerCount, _strings);
         int consumed = pos;
         if (head.Chunked)
         {

@@ -48,15 +48,16 @@ internal static class HttpHeadParser
     }
 
     /// <summary>Parses <paramref name="head"/>: the request line and header lines, each ending in CRLF (already
-    /// checked by the framing), without the final empty line.</summary>
-    public static HttpRequestHead Parse(ReadOnlySpan<byte> head, int maxHeaderCount)
+    /// checked by the framing), without the final empty line; <paramref name="headerCount"/> is the number of header
+    /// lines the framing counted (the list's capacity); <paramref name="strings"/> the connection's reusable strings.</summary>
+    public static HttpRequestHead Parse(ReadOnlySpan<byte> head, int headerCount, HttpStrings? strings = null)
     {
         int eol = head.IndexOf((byte)'\n');
         var line = head[..(eol - 1)];
-        ParseRequestLine(line, out var method, out var target, out int version);
+        ParseRequestLine(line, strings, out var method, out var target, out int version);
         head = head[(eol + 1)..];
 
-        var headers = new HttpHeaders(Math.Min(16, maxHeaderCount));
+        var headers = new HttpHeaders(headerCount);
         long contentLength = -1;
         int hosts = 0;
         bool chunked = false, sawTransferEncoding = false, unsupportedCoding = false, close = false, keepAliveToken = false;
@@ -67,7 +68,10 @@ internal static class HttpHeadParser
             eol = head.IndexOf((byte)'\n');
             line = head[..(eol - 1)];
             head = head[(eol + 1)..];
-            var (name, value) = ParseField(line);
+            SplitField(line, out var nameBytes, out var valueBytes);
+            int index = headers.Count;
+            string name = KnownHeader(nameBytes) ?? (strings is null ? Encoding.ASCII.GetString(nameBytes) : strings.Name(index, nameBytes));
+            string value = strings is null ? Encoding.Latin1.GetString(valueBytes) : strings.Value(index, valueBytes);
             headers.AddParsed(name, value);
             switch (name.Length)
             {
@@ -91,9 +95,9 @@ internal static class HttpHeadParser
                     }
                     break;
                 case 10 when name.Equals("Connection", StringComparison.OrdinalIgnoreCase):
-                    foreach (var raw in value.Split(','))
+                    foreach (var range in value.AsSpan().Split(','))
                     {
-                        var option = raw.Trim(' ', '\t');
+                        var option = value.AsSpan()[range].Trim(" \t");
                         if (option.Equals("close", StringComparison.OrdinalIgnoreCase)) close = true;
                         else if (option.Equals("keep-alive", StringComparison.OrdinalIgnoreCase)) keepAliveToken = true;
                         else if (option.Equals("upgrade", StringComparison.OrdinalIgnoreCase)) upgradeToken = true;
@@ -139,7 +143,7 @@ internal static class HttpHeadParser
         };
     }
 
-    private static void ParseRequestLine(ReadOnlySpan<byte> line, out string method, out string target, out int version)
+    private static void ParseRequestLine(ReadOnlySpan<byte> line, HttpStrings? strings, out string method, out string target, out int version)
     {
         int sp1 = line.IndexOf((byte)' ');
         if (sp1 <= 0 || !IsToken(line[..sp1])) Reject(HttpRejection.InvalidRequestLine, "the method is not a token");
@@ -151,7 +155,7 @@ internal static class HttpHeadParser
         version = ParseVersion(versionBytes);
         method = KnownMethod(line[..sp1]) ?? Encoding.ASCII.GetString(line[..sp1]);
         ValidateTarget(targetBytes, method);
-        target = Encoding.ASCII.GetString(targetBytes);
+        target = strings is null ? Encoding.ASCII.GetString(targetBytes) : strings.Target(targetBytes);
     }
 
     private static string? KnownMethod(ReadOnlySpan<byte> m) => m.Length switch
@@ -195,26 +199,25 @@ internal static class HttpHeadParser
         }
     }
 
-    private static (string Name, string Value) ParseField(ReadOnlySpan<byte> line)
+    private static void SplitField(ReadOnlySpan<byte> line, out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> value)
     {
         if (line.IsEmpty) Reject(HttpRejection.InvalidHeader, "an empty header line");
         if (line[0] is (byte)' ' or (byte)'\t') Reject(HttpRejection.InvalidHeader, "obs-fold (a line starting with whitespace)");
         int colon = line.IndexOf((byte)':');
         if (colon < 0) Reject(HttpRejection.InvalidHeader, "a header line without a colon");
-        var name = line[..colon];
+        name = line[..colon];
         if (!IsToken(name)) Reject(HttpRejection.InvalidHeader, "a header name that is not a token (or whitespace before the colon)");
-        var value = line[(colon + 1)..];
+        value = line[(colon + 1)..];
         int start = 0, end = value.Length;
         while (start < end && value[start] is (byte)' ' or (byte)'\t') start++;
         while (end > start && value[end - 1] is (byte)' ' or (byte)'\t') end--;
         value = value[start..end];
         foreach (var b in value)
             if ((b < 0x20 && b != '\t') || b == 0x7F) Reject(HttpRejection.InvalidHeader, "a control character in a header value");
-        return (KnownHeader(name) ?? Encoding.ASCII.GetString(name), Encoding.Latin1.GetString(value));
     }
 
     /// <summary>Validates a trailer line in a chunked body (same syntax as a header field); the trailer is then ignored.</summary>
-    public static void ValidateField(ReadOnlySpan<byte> line) => ParseField(line);
+    public static void ValidateField(ReadOnlySpan<byte> line) => SplitField(line, out _, out _);
 
     private static string? KnownHeader(ReadOnlySpan<byte> n) => n.Length switch
     {
@@ -260,4 +263,27 @@ internal static class HttpHeadParser
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     public static void Reject(HttpRejection reason, string message) => throw new HttpRejectedException(reason, message);
+}
+
+/// <summary>
+/// One connection's strings from its previous request head (target, header names and values by position), reused when
+/// the same bytes come again: clients repeat most of their headers on every request, so a keep-alive connection then
+/// parses a head without making new strings (Kestrel reuses header strings on a connection the same way).
+/// </summary>
+internal sealed class HttpStrings
+{
+    private const int Fields = 16;
+    private readonly string?[] _names = new string?[Fields];
+    private readonly string?[] _values = new string?[Fields];
+    private string? _target;
+
+    public string Target(ReadOnlySpan<byte> bytes) => Reuse(ref _target, bytes);
+
+    public string Name(int index, ReadOnlySpan<byte> bytes) => index < Fields ? Reuse(ref _names[index], bytes) : Encoding.Latin1.GetString(bytes);
+
+    public string Value(int index, ReadOnlySpan<byte> bytes) => index < Fields ? Reuse(ref _values[index], bytes) : Encoding.Latin1.GetString(bytes);
+
+    // Ascii.Equals is false for any byte above 0x7F, so Latin-1 text is decoded anew rather than matched wrongly.
+    private static string Reuse(ref string? slot, ReadOnlySpan<byte> bytes) =>
+        slot is { } s && Ascii.Equals(bytes, s) ? s : slot = Encoding.Latin1.GetString(bytes);
 }

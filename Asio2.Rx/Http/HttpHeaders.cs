@@ -68,6 +68,9 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
 
     internal void AddParsed(string name, string value) => _fields.Add(new(name, value));
 
+    /// <summary>The fields, for a <c>foreach</c> that does not box the enumerator.</summary>
+    internal List<KeyValuePair<string, string>> Fields => _fields;
+
     /// <inheritdoc/>
     public IEnumerator<KeyValuePair<string, string>> GetEnumerator() => _fields.GetEnumerator();
 

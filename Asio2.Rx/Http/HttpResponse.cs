@@ -32,7 +32,7 @@ public sealed class HttpResponse
     public void Send(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        Commit(new ResponseBody.Bytes(Encoding.UTF8.GetBytes(text)), "text/plain; charset=utf-8");
+        Commit(new ResponseBody.Text(text), "text/plain; charset=utf-8");
     }
 
     /// <summary>Sends <paramref name="statusCode"/> with an empty body.</summary>
@@ -113,6 +113,14 @@ internal abstract class ResponseBody
     {
         public ReadOnlyMemory<byte> Data => data;
         public override long? Length => data.Length;
+    }
+
+    /// <summary>A string, encoded as UTF-8 when it is written (straight into the response head's buffer when small).</summary>
+    public sealed class Text(string text) : ResponseBody
+    {
+        private readonly int _length = Encoding.UTF8.GetByteCount(text);
+        public string Value => text;
+        public override long? Length => _length;
     }
 
     public sealed class StreamBody(Stream stream, long? length) : ResponseBody

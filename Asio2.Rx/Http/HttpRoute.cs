@@ -69,8 +69,9 @@ internal sealed class HttpRoute
     public bool Allows(string method) => Methods.Contains(method) || (method == "HEAD" && Methods.Contains("GET"));
 
     /// <summary>Matches a decoded path; the values of parameters (and "*" for a prefix's rest), or null.</summary>
-    public Dictionary<string, string>? Match(string path)
+    public IReadOnlyDictionary<string, string>? Match(string path)
     {
+        if (!_prefix) return MatchExact(path);
         var parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (_prefix ? parts.Length < _segments.Length : parts.Length != _segments.Length) return null;
         // "/a/" matches "/a" only for prefixes; exact routes compare segment counts, so "/a/b" never matches "/a".
@@ -86,6 +87,29 @@ internal sealed class HttpRoute
         values ??= new Dictionary<string, string>(StringComparer.Ordinal);
         if (_prefix) values["*"] = string.Join('/', parts.Skip(_segments.Length));
         return values;
+    }
+
+    /// <summary>An exact or parameter pattern, segment by segment over the path (empty segments skipped, as the prefix
+    /// match's split does), allocating only the values of parameters.</summary>
+    private IReadOnlyDictionary<string, string>? MatchExact(string path)
+    {
+        Dictionary<string, string>? values = null;
+        var rest = path.AsSpan();
+        int i = 0;
+        while (true)
+        {
+            rest = rest.TrimStart('/');
+            if (rest.IsEmpty) break;
+            int slash = rest.IndexOf('/');
+            var part = slash < 0 ? rest : rest[..slash];
+            rest = rest[part.Length..];
+            if (i == _segments.Length) return null;
+            var seg = _segments[i++];
+            if (seg.StartsWith('{')) (values ??= new Dictionary<string, string>(StringComparer.Ordinal))[seg[1..^1]] = part.ToString();
+            else if (!part.SequenceEqual(seg)) return null;
+        }
+        if (i != _segments.Length) return null;
+        return values ?? NoValues;
     }
 
     /// <summary>Orders candidates: the more specific route first.</summary>
@@ -117,7 +141,7 @@ internal sealed class HttpRouter
     public IEnumerable<string> AllMethods => Volatile.Read(ref _routes).SelectMany(r => r.Methods).Distinct();
 
     /// <summary>The route for the request, with its values; or null and the methods the path allows (empty: 404).</summary>
-    public (HttpRoute? Route, Dictionary<string, string>? Values, List<string>? Allowed) Match(string method, string path)
+    public (HttpRoute? Route, IReadOnlyDictionary<string, string>? Values, List<string>? Allowed) Match(string method, string path)
     {
         List<string>? allowed = null;
         foreach (var route in Volatile.Read(ref _routes))

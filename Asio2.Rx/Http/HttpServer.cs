@@ -36,7 +36,7 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
     private readonly TcpServer _tcp;
     private readonly HttpServerOptions _options;
     private readonly HttpRouter _router = new();
-    private readonly List<IHttpHook> _hooks = new();
+    private IHttpHook[] _hooks = []; // copy-on-write: read per request without a lock
     private readonly Subject<HttpContext> _requests = new();
     private readonly IObserver<HttpContext> _requestsSync;
     private readonly ConcurrentDictionary<HttpConnection, byte> _connections = new();
@@ -89,7 +89,7 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
     public HttpServer Use(IHttpHook hook)
     {
         ArgumentNullException.ThrowIfNull(hook);
-        lock (_hooks) _hooks.Add(hook);
+        lock (_router) _hooks = [.. _hooks, hook];
         return this;
     }
 
@@ -257,14 +257,7 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
                 ctx.SetRoute(route, values!);
                 HttpTelemetry.Routed(ctx, route.Pattern);
             }
-            IHttpHook[] hooks;
-            lock (_hooks) hooks = _hooks.Count == 0 ? [] : _hooks.ToArray();
-            foreach (var hook in route is null ? hooks : hooks.Concat(route.Hooks))
-            {
-                if (hook.Before(ctx)) continue;
-                if (!ctx.Response.HasStarted) ctx.Response.Send(403);
-                return;
-            }
+            if (!RunBeforeHooks(ctx, Volatile.Read(ref _hooks)) || (route is not null && !RunBeforeHooks(ctx, route.Hooks))) return;
             if (route is null)
             {
                 if (allowed is { Count: > 0 })
@@ -286,6 +279,18 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
         {
             if (span is not null) Activity.Current = previous;
         }
+    }
+
+    /// <summary>Runs <paramref name="hooks"/>' Before steps; false when one stopped the chain (its answer, or 403, was sent).</summary>
+    private static bool RunBeforeHooks(HttpContext ctx, IHttpHook[] hooks)
+    {
+        foreach (var hook in hooks)
+        {
+            if (hook.Before(ctx)) continue;
+            if (!ctx.Response.HasStarted) ctx.Response.Send(403);
+            return false;
+        }
+        return true;
     }
 
     private async Task AwaitHandler(HttpContext ctx, ValueTask pending)
@@ -321,20 +326,26 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
     /// <summary>Runs the After hooks of the route and the global ones; on the connection's scheduler.</summary>
     internal void RunAfterHooks(HttpContext ctx)
     {
-        if (ctx.MatchedRoute is null && _hooks.Count == 0) return;
+        var route = ctx.MatchedRoute?.Hooks ?? [];
+        var global = Volatile.Read(ref _hooks);
+        if (route.Length == 0 && global.Length == 0) return;
         try
         {
-            IHttpHook[] global;
-            lock (_hooks) global = _hooks.ToArray();
-            var route = ctx.MatchedRoute?.Hooks ?? [];
-            foreach (var hook in route.Concat(global))
-                if (!hook.After(ctx)) break;
+            if (RunAfterHooks(ctx, route)) RunAfterHooks(ctx, global);
         }
         catch (Exception ex)
         {
             Asio2Log.HttpAfterHookFailed(Logger, ex, ctx.Session, ctx);
             ctx.Response.StatusCode = 500;
         }
+    }
+
+    /// <summary>Runs <paramref name="hooks"/>' After steps; false when one skipped the rest.</summary>
+    private static bool RunAfterHooks(HttpContext ctx, IHttpHook[] hooks)
+    {
+        foreach (var hook in hooks)
+            if (!hook.After(ctx)) return false;
+        return true;
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Reactive.Concurrency;
+using System.Runtime.CompilerServices;
 using System.Reactive.Disposables;
 using Microsoft.Extensions.Logging;
 
@@ -14,10 +15,18 @@ public sealed partial class WebSocketSession
     /// are ready. While reading is held, one batch and one receive wait in the session.</summary>
     private const int MaxBatchBytes = 64 * 1024;
 
+    /// <summary>The least room a receive is given; less than that left in the buffer delivers, compacts or grows it.</summary>
+    private const int MinRead = 4 * 1024;
+
+    /// <summary>Bytes read in a row on one turn of the scheduler before the loop gives it back to other sessions.</summary>
+    private const int YieldBytes = 64 * 1024;
+
     /// <summary>
     /// Reads messages into one buffer and hands them to subscribers in batches: one new array per batch (invariant 5).
-    /// A batch is delivered when the next receive has to wait for the network, so back-to-back messages cost one
-    /// scheduler hop. The buffer grows only for a message that needs it, up to <see cref="WebSocketOptions.MaxMessageSize"/>.
+    /// The loop runs on the session's scheduler (a receive that completes later resumes there: one hop per wait for
+    /// the network), so a batch is delivered inline, without a hop of its own, when the next receive has to wait, or
+    /// when it reaches <see cref="MaxBatchBytes"/>. The buffer grows only for a message that needs it, up to
+    /// <see cref="WebSocketOptions.MaxMessageSize"/>.
     /// </summary>
     private async Task ReadLoopAsync()
     {
@@ -32,14 +41,16 @@ public sealed partial class WebSocketSession
         {
             while (true)
             {
-                // Make room; deliver first if the room is needed by complete messages still waiting.
+                // Make room; deliver first if the room is needed by complete messages still waiting. A read needs
+                // MinRead bytes of room, not a whole chunk: small messages then gather in the buffer into one batch.
                 int messageLength = end - messageStart;
                 int wanted = Math.Min(chunk, _wsSettings.MaxMessageSize - messageLength + 1); // one byte too many reveals an oversize message
-                if (buffer.Length - end < wanted)
+                int room = Math.Min(wanted, MinRead);
+                if (buffer.Length - end < room)
                 {
                     if (bounds.Count > 0)
                     {
-                        await Deliver(buffer, ref start, messageStart, ref bounds, kind).ConfigureAwait(false);
+                        await OnLoop(Deliver(buffer, ref start, messageStart, ref bounds, kind));
                     }
                     if (messageStart > 0)
                     {
@@ -47,7 +58,7 @@ public sealed partial class WebSocketSession
                         start = messageStart = 0;
                         end = messageLength;
                     }
-                    if (buffer.Length - end < wanted)
+                    if (buffer.Length - end < room)
                     {
                         var grown = ArrayPool<byte>.Shared.Rent(Math.Max(buffer.Length * 2, end + wanted));
                         buffer.AsSpan(0, end).CopyTo(grown);
@@ -56,41 +67,43 @@ public sealed partial class WebSocketSession
                     }
                 }
 
-                var receive = _ws.ReceiveAsync(buffer.AsMemory(end, wanted), CancellationToken.None);
-                ValueWebSocketReceiveResult result;
+                if (bounds.Count > 0 && _wire.TakeUnusualFrameSeen())
+                {
+                    // The next frame may make System.Net fail the connection (and send its close frame) inside the
+                    // receive: the messages before it are answered first, as if each had been delivered on its own.
+                    await OnLoop(Deliver(buffer, ref start, messageStart, ref bounds, kind));
+                }
+                var receive = _ws.ReceiveAsync(buffer.AsMemory(end, Math.Min(wanted, buffer.Length - end)), CancellationToken.None);
                 if (!receive.IsCompleted && bounds.Count > 0)
                 {
                     // Nothing more is buffered: hand over what we have while the read waits for the network. The read
-                    // writes at [end..), past the bytes being copied out.
-                    var delivered = DeliverAsync(bounds.ToBatch(this, buffer, start, messageStart - start, kind));
-                    start = messageStart;
-                    result = await receive.ConfigureAwait(false);
-                    await delivered.ConfigureAwait(false);
+                    // writes at [end..), past the bytes the batch copies out.
+                    var resume = Deliver(buffer, ref start, messageStart, ref bounds, kind);
+                    if (!resume.IsCompleted) await OnLoop(resume);
                 }
-                else
-                {
-                    result = await receive.ConfigureAwait(false);
-                }
+                var result = await OnLoop(receive);
+                _turnBytes += result.Count;
 
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
+                    if (bounds.Count > 0) DeliverOnScheduler(bounds.ToBatch(this, buffer, start, messageStart - start, kind));
                     OnCloseFrame(result);
                     return;
                 }
                 end += result.Count;
                 if (end - messageStart > _wsSettings.MaxMessageSize)
                 {
-                    await OnMessageTooLarge(buffer, start, messageStart, ref bounds, kind).ConfigureAwait(false);
+                    OnMessageTooLarge(buffer, start, messageStart, ref bounds, kind);
                     return;
                 }
                 if (result.EndOfMessage)
                 {
                     var messageKind = result.MessageType == WebSocketMessageType.Text ? FrameKind.Text : FrameKind.Binary;
-                    if (messageKind != kind && bounds.Count > 0) await Deliver(buffer, ref start, messageStart, ref bounds, kind).ConfigureAwait(false);
+                    if (messageKind != kind && bounds.Count > 0) await OnLoop(Deliver(buffer, ref start, messageStart, ref bounds, kind));
                     kind = messageKind;
                     bounds.Add(messageStart - start, end - messageStart);
                     messageStart = end;
-                    if (messageStart - start >= maxBatch) await Deliver(buffer, ref start, messageStart, ref bounds, kind).ConfigureAwait(false);
+                    if (messageStart - start >= maxBatch) await OnLoop(Deliver(buffer, ref start, messageStart, ref bounds, kind));
                 }
                 if (!IsOpen && CloseReason!.Kind is not (CloseKind.LocalClose or CloseKind.Stopped))
                 {
@@ -101,6 +114,8 @@ public sealed partial class WebSocketSession
         }
         catch (Exception ex)
         {
+            // Messages that arrived before the failure are delivered first (the close reason follows them).
+            if (bounds.Count > 0) DeliverOnScheduler(bounds.ToBatch(this, buffer, start, messageStart - start, kind));
             OnReceiveFailed(ex);
         }
         finally
@@ -110,32 +125,85 @@ public sealed partial class WebSocketSession
         }
     }
 
-    private ValueTask Deliver(byte[] buffer, ref int start, int messageStart, ref FrameBoundsList bounds, FrameKind kind)
+    /// <summary>Delivers the complete messages in [start, messageStart) now, on the scheduler; the task completes when
+    /// reading may go on: at once, or when the holds a handler took are released (read credit).</summary>
+    private ValueTask<bool> Deliver(byte[] buffer, ref int start, int messageStart, ref FrameBoundsList bounds, FrameKind kind)
     {
         var batch = bounds.ToBatch(this, buffer, start, messageStart - start, kind);
         start = messageStart;
-        return DeliverAsync(batch);
+        DeliverOnScheduler(batch);
+        if (!IsReadingStopped || !IsOpen) return new ValueTask<bool>(true);
+        var resume = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _resumeReading, resume);
+        // The last hold may have gone between the check and the publication.
+        if (!IsReadingStopped || !IsOpen) OnReadingResumed();
+        return new ValueTask<bool>(resume.Task);
     }
 
-    // Completed when reading may go on after a batch: at once, or when the holds a handler took are released.
-    private TaskCompletionSource? _resumeReading;
+    // Completed when reading may go on after a batch whose handlers held reading.
+    private TaskCompletionSource<bool>? _resumeReading;
 
-    /// <summary>Delivers the batch on the scheduler; the task completes when reading may continue (read credit: a
-    /// handler that holds reading keeps this loop from reading further).</summary>
-    private ValueTask DeliverAsync(FrameBatch batch)
+    private protected override void OnReadingResumed() => Interlocked.Exchange(ref _resumeReading, null)?.TrySetResult(true);
+
+    // ---- the loop on the scheduler ----
+
+    private int _turnBytes;
+    private Action? _continuation;
+    private Action? _resumeOnScheduler;
+
+    /// <summary>Starts the read loop in a work item of the session's scheduler.</summary>
+    private void StartReadLoop() => Scheduler.Schedule(this, static (IScheduler scheduler, WebSocketSession s) =>
     {
-        var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Scheduler.Schedule((Session: this, Batch: batch, Resume: resume), static (_, st) =>
+        _ = s.ReadLoopAsync();
+        return Disposable.Empty;
+    });
+
+    /// <summary>Awaits <paramref name="task"/> so that the loop goes on in a work item of the scheduler: inline when it
+    /// completed already (until the turn's byte budget is used), else after a hop.</summary>
+    private LoopHop<T> OnLoop<T>(ValueTask<T> task) => new(this, task);
+
+    private void ResumeOnScheduler()
+    {
+        try
         {
-            st.Session.DeliverOnScheduler(st.Batch);
-            if (st.Session.IsReadingStopped && st.Session.IsOpen) Volatile.Write(ref st.Session._resumeReading, st.Resume);
-            else st.Resume.TrySetResult();
-            return Disposable.Empty;
-        });
-        return new ValueTask(resume.Task);
+            Scheduler.Schedule(this, static (_, s) =>
+            {
+                s._turnBytes = 0;
+                var continuation = s._continuation!;
+                s._continuation = null;
+                continuation();
+                return Disposable.Empty;
+            });
+        }
+        catch (ObjectDisposedException)
+        {
+            // The scheduler is gone (its pool was disposed): finish the loop off it; the session closes next.
+            var continuation = _continuation!;
+            _continuation = null;
+            ThreadPool.UnsafeQueueUserWorkItem(static c => c(), continuation, preferLocal: false);
+        }
     }
 
-    private protected override void OnReadingResumed() => Interlocked.Exchange(ref _resumeReading, null)?.TrySetResult();
+    private readonly struct LoopHop<T>(WebSocketSession session, ValueTask<T> task) : ICriticalNotifyCompletion
+    {
+        public LoopHop<T> GetAwaiter() => this;
+
+        // ImmediateScheduler has no thread to yield to: a hop there would only deepen the stack.
+        public bool IsCompleted => task.IsCompleted
+            && (session._turnBytes < YieldBytes || ReferenceEquals(session.Scheduler, ImmediateScheduler.Instance));
+
+        public T GetResult() => task.GetAwaiter().GetResult();
+
+        public void OnCompleted(Action continuation) => UnsafeOnCompleted(continuation);
+
+        public void UnsafeOnCompleted(Action continuation)
+        {
+            session._continuation = continuation;
+            var resume = session._resumeOnScheduler ??= session.ResumeOnScheduler;
+            if (task.IsCompleted) resume();
+            else task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(resume);
+        }
+    }
 
     /// <summary>The peer's close frame: it started the close (we answer with the same code after the queued messages),
     /// or it answered ours.</summary>
@@ -147,13 +215,12 @@ public sealed partial class WebSocketSession
     }
 
     /// <summary>1009 (§7.4.1): the message is bigger than we accept. Complete messages before it still count.</summary>
-    private ValueTask OnMessageTooLarge(byte[] buffer, int start, int messageStart, ref FrameBoundsList bounds, FrameKind kind)
+    private void OnMessageTooLarge(byte[] buffer, int start, int messageStart, ref FrameBoundsList bounds, FrameKind kind)
     {
-        var delivered = bounds.Count > 0 ? DeliverAsync(bounds.ToBatch(this, buffer, start, messageStart - start, kind)) : default;
+        if (bounds.Count > 0) DeliverOnScheduler(bounds.ToBatch(this, buffer, start, messageStart - start, kind));
         Settings.Metrics.Drop(Transport, "message_too_large");
         ShutdownAfterPendingFrames(new CloseReason(CloseKind.FrameTooLarge, null,
             $"a message exceeded the maximum message size of {_wsSettings.MaxMessageSize} bytes", 1009), graceful: true);
-        return delivered;
     }
 
     /// <summary>The WebSocket failed: a protocol violation (System.Net already sent 1002 or 1007; the code it sent is on

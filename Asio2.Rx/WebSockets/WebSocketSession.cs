@@ -55,7 +55,7 @@ public sealed partial class WebSocketSession : Session
         SubProtocol = subProtocol;
         IsCompressed = deflate is not null;
         UpgradeRequest = upgradeRequest;
-        _wire = new WebSocketWire(stream, buffered, isServer, OnBytesReceived, OnBytesWritten);
+        _wire = new WebSocketWire(stream, buffered, isServer, deflate is not null, OnBytesReceived, OnBytesWritten);
         if (isServer) _wire.OnUnmasked = OnUnmaskedFrame;
         _ws = WebSocket.CreateFromStream(_wire, new WebSocketCreationOptions
         {
@@ -160,7 +160,7 @@ public sealed partial class WebSocketSession : Session
 
     private protected override void StartTransport()
     {
-        _ = ReadLoopAsync();
+        StartReadLoop();
         if (_wsSettings.PingInterval is { } interval) ArmKeepAlive(interval);
     }
 

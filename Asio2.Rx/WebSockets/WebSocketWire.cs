@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
@@ -23,6 +24,13 @@ internal sealed class WebSocketWire : Stream
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly object _batchLock = new();
     private ReadOnlyMemory<byte> _prefix;
+
+    // Read-ahead: ManagedWebSocket reads a frame header (up to 14 bytes) and then its payload with separate reads; from
+    // a socket stream each would be a receive call. One read of up to ReadAheadSize bytes serves them from memory
+    // instead (rented while it holds bytes or waits for them, returned when drained).
+    private const int ReadAheadSize = 16 * 1024;
+    private byte[]? _readAhead;
+    private int _readStart, _readEnd;
     private GrowableBuffer _batch = new();
     private GrowableBuffer _spare = new();
     private bool _batching;
@@ -34,12 +42,15 @@ internal sealed class WebSocketWire : Stream
     private int _headerNeed = 2;
     private long _payloadLeft;
     private Action? _onUnmasked;
+    private readonly bool _deflate;
+    private bool _unusualFrameSeen;
     private bool _readingStopped;
     private readonly TaskCompletionSource<int> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public WebSocketWire(Stream inner, ReadOnlyMemory<byte> buffered, bool isServer, Action<int> onReceived, Action<int> onSent)
+    public WebSocketWire(Stream inner, ReadOnlyMemory<byte> buffered, bool isServer, bool deflate, Action<int> onReceived, Action<int> onSent)
     {
         _inner = inner;
+        _deflate = deflate;
         _prefix = buffered;
         _isServer = isServer;
         _onReceived = onReceived;
@@ -50,6 +61,16 @@ internal sealed class WebSocketWire : Stream
     public Action? OnUnmasked
     {
         set => _onUnmasked = value;
+    }
+
+    /// <summary>Server side: true (once) when the bytes handed to the reader since the last call include the start of a
+    /// frame that is not a plain data frame (control, reserved opcode or bit). System.Net may answer such a frame by
+    /// failing the connection inside the next receive, so the messages before it are delivered (and answered) first.</summary>
+    public bool TakeUnusualFrameSeen()
+    {
+        if (!_unusualFrameSeen) return false;
+        _unusualFrameSeen = false;
+        return true;
     }
 
     /// <summary>The status code of the close frame this side sent (1005 for one without a code), or null.</summary>
@@ -70,6 +91,24 @@ internal sealed class WebSocketWire : Stream
             n = Math.Min(buffer.Length, _prefix.Length);
             _prefix.Span[..n].CopyTo(buffer.Span);
             _prefix = _prefix[n..];
+        }
+        else if (_readEnd > _readStart || buffer.Length < ReadAheadSize)
+        {
+            if (_readEnd == _readStart)
+            {
+                _readAhead ??= ArrayPool<byte>.Shared.Rent(ReadAheadSize);
+                _readStart = 0;
+                _readEnd = await _inner.ReadAsync(_readAhead, cancellationToken).ConfigureAwait(false);
+            }
+            n = Math.Min(buffer.Length, _readEnd - _readStart);
+            _readAhead.AsSpan(_readStart, n).CopyTo(buffer.Span);
+            _readStart += n;
+            if (_readStart == _readEnd)
+            {
+                ArrayPool<byte>.Shared.Return(_readAhead!);
+                _readAhead = null;
+                _readStart = _readEnd = 0;
+            }
         }
         else
         {
@@ -104,6 +143,8 @@ internal sealed class WebSocketWire : Stream
                 continue;
             }
             _header[_headerHave++] = data[i++];
+            // A control frame, a reserved opcode or a reserved bit (RSV1 is deflate's when negotiated).
+            if (_headerHave == 1 && ((_header[0] & 0x0F) >= 3 || (_header[0] & (_deflate ? 0x30 : 0x70)) != 0)) _unusualFrameSeen = true;
             if (_headerHave == 2)
             {
                 if ((_header[1] & 0x80) == 0) return Math.Max(0, i - 2);
