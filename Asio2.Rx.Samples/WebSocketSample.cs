@@ -46,10 +46,14 @@ internal sealed class WebSocketSample : ISample
         var once = new WebSocketClientOptions { Reconnect = { Enabled = false } };
         await using var ann = new WebSocketClient(once);
         await using var bob = new WebSocketClient(once);
+        var bothJoined = chat.Sessions.Take(2).ToList().ToTask(); // the server announces a session after its 101
         var bobHears = bob.Frames.Select(f => f.Text).Take(2).Do(t => Console.WriteLine($"bob hears {t}")).ToList().ToTask();
+        var bobHeardAnn = bob.Frames.FirstAsync().ToTask();
         await ann.Connect($"ws://{bound}/chat").Timeout(TimeSpan.FromSeconds(5));
         await bob.Connect($"ws://{bound}/chat").Timeout(TimeSpan.FromSeconds(5));
+        await bothJoined.WaitAsync(TimeSpan.FromSeconds(5)); // so bob is in the room when ann speaks
         await ann.Send("hello, bob");
+        await bobHeardAnn.WaitAsync(TimeSpan.FromSeconds(5)); // bob answers once he heard ann: one order of lines
         await bob.Send("hi ann");
         await bobHears.WaitAsync(TimeSpan.FromSeconds(5));
         var bobClosed = bob.Disconnects.FirstAsync().ToTask();

@@ -25,7 +25,10 @@ public sealed class WebSocketConformanceTests : IAsyncLifetime
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
     /// <summary>What a case sends, and what it expects: echoed (opcode, payload) messages, then optionally a close code.</summary>
-    private sealed record Case(byte[][] Send, (int Opcode, byte[] Payload)[] Echo, int? Close);
+    // EchoMayBeCut: System.Net fails the connection (writing its close frame) inside the receive that meets the violation,
+    // so an answer still in the send queue may be cut; RFC 6455 §7.1.7 lets a failing endpoint drop it (Autobahn grades
+    // that non-strict). The close code is asserted either way, and nothing else may be echoed.
+    private sealed record Case(byte[][] Send, (int Opcode, byte[] Payload)[] Echo, int? Close, bool EchoMayBeCut = false);
 
     private static byte[] Bytes(int n, byte fill = (byte)'*') => Enumerable.Repeat(fill, n).ToArray();
     private static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
@@ -54,7 +57,7 @@ public sealed class WebSocketConformanceTests : IAsyncLifetime
         for (int rsv = 1; rsv <= 7; rsv++) c[$"3.rsv{rsv}.text"] = new([F(1, Utf8("x"), rsv: rsv)], [], 1002);
         c["3.rsv1.binary"] = new([F(2, [1], rsv: 4)], [], 1002);
         c["3.rsv2.ping"] = new([F(9, [], rsv: 2)], [], 1002);
-        c["3.rsv.after-valid"] = new([F(1, Utf8("ok")), F(1, Utf8("bad"), rsv: 1)], [(1, Utf8("ok"))], 1002);
+        c["3.rsv.after-valid"] = new([F(1, Utf8("ok")), F(1, Utf8("bad"), rsv: 1)], [(1, Utf8("ok"))], 1002, EchoMayBeCut: true);
         // 4. Reserved opcodes.
         foreach (int op in new[] { 3, 4, 5, 6, 7, 11, 12, 13, 14, 15 }) c[$"4.opcode{op}"] = new([F(op, [])], [], 1002);
         // 5. Fragmentation.
@@ -110,6 +113,11 @@ public sealed class WebSocketConformanceTests : IAsyncLifetime
         {
             var got = await ws.ReadFrame();
             Assert.NotNull(got);
+            if (test.EchoMayBeCut && got.Value.Opcode == 8)
+            {
+                Assert.Equal(test.Close, (got.Value.Payload[0] << 8) | got.Value.Payload[1]);
+                return;
+            }
             Assert.Equal(opcode, got.Value.Opcode);
             Assert.Equal(payload, got.Value.Payload);
         }

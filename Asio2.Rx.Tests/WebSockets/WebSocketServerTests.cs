@@ -59,9 +59,11 @@ public class WebSocketServerTests
     public async Task ServerStop_Sends1001_ToEverySession()
     {
         var server = EchoServer(out var bound);
+        var serverSession = server.Sessions.First("the server session");
         await using var client = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false } });
         var session = await client.Connect($"ws://127.0.0.1:{bound.Port}/").Timeout(Wait.Long);
         var closed = session.Closed.First("the client's close");
+        await serverSession; // stopping before the announcement would close the upgrade at once, not with 1001
         await server.StopAsync().WaitAsync(Wait.Long);
         var reason = await closed;
         Assert.Equal((CloseKind.RemoteClose, 1001), (reason.Kind, reason.Code));
@@ -77,18 +79,18 @@ public class WebSocketServerTests
             ctx.Response.Send(401, "who are you?");
             return false;
         }));
-        int sessions = 0;
-        endpoint.Sessions.Subscribe(_ => sessions++);
+        // The server announces a session after its 101, so the client may hold its session first: await the announcement.
+        var firstSession = endpoint.Sessions.First("the first session");
         var bound = http.Start("127.0.0.1", 0);
 
         await using var refused = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false } });
         var error = await Assert.ThrowsAsync<ConnectException>(() => refused.Connect($"ws://127.0.0.1:{bound.Port}/ws").Timeout(Wait.Long).ToTask());
         Assert.Equal(CloseKind.HandshakeFailed, error.Reason.Kind);
         Assert.Contains("401", error.Reason.Message);
-        Assert.Equal(0, sessions);
 
         await using var allowed = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false }, Headers = { new("Authorization", "Bearer good") } });
-        await allowed.Connect($"ws://127.0.0.1:{bound.Port}/ws").Timeout(Wait.Long);
+        var allowedSession = await allowed.Connect($"ws://127.0.0.1:{bound.Port}/ws").Timeout(Wait.Long);
+        Assert.Equal(allowedSession.LocalEndPoint, (await firstSession).RemoteEndPoint); // the refused client never became one
         Assert.Equal(1, endpoint.SessionCount);
     }
 
@@ -96,17 +98,17 @@ public class WebSocketServerTests
     public async Task OriginCheck_RefusesABrowserFromAnotherSite_With403_AndNoSession()
     {
         await using var server = EchoServer(out var bound, new WebSocketServerOptions { OriginCheck = origin => origin == "https://good.example" });
-        int sessions = 0;
-        server.Sessions.Subscribe(_ => Interlocked.Increment(ref sessions));
+        // The server announces a session after its 101, so the client may hold its session first: await the announcement.
+        var firstSession = server.Sessions.First("the first session");
 
         await using var evil = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false }, Headers = { new("Origin", "https://evil.example") } });
         var error = await Assert.ThrowsAsync<ConnectException>(() => evil.Connect($"ws://127.0.0.1:{bound.Port}/").Timeout(Wait.Long).ToTask());
         Assert.Contains("403", error.Reason.Message);
-        Assert.Equal(0, Volatile.Read(ref sessions));
 
         await using var good = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false }, Headers = { new("Origin", "https://good.example") } });
-        await good.Connect($"ws://127.0.0.1:{bound.Port}/").Timeout(Wait.Long);
-        Assert.Equal(1, Volatile.Read(ref sessions));
+        var goodSession = await good.Connect($"ws://127.0.0.1:{bound.Port}/").Timeout(Wait.Long);
+        Assert.Equal(goodSession.LocalEndPoint, (await firstSession).RemoteEndPoint); // the refused browser never became one
+        Assert.Equal(1, server.SessionCount);
     }
 
     [Fact]
@@ -279,6 +281,7 @@ public class WebSocketServerTests
         {
             var echoes = new List<Task<IList<Frame>>>();
             var connects = new List<Task>();
+            var announced = server.Sessions.Take(clients).ToList().ToTask(); // announced after each 101, maybe after the client's Connect
             for (int i = 0; i < clients; i++)
             {
                 var client = new WebSocketClient(new WebSocketClientOptions { Reconnect = { Enabled = false }, ConnectTimeout = TimeSpan.FromSeconds(30) });
@@ -287,7 +290,7 @@ public class WebSocketServerTests
                 connects.Add(client.Connect($"ws://127.0.0.1:{bound.Port}/").ToTask());
             }
             await Task.WhenAll(connects).WaitAsync(TimeSpan.FromSeconds(120));
-            Assert.Equal(clients, server.SessionCount);
+            Assert.Equal(clients, (await announced.WaitAsync(TimeSpan.FromSeconds(120))).Count);
             for (int i = 0; i < clients; i++)
                 for (int m = 0; m < messages; m++) _ = all[i].Send($"{i}:{m}");
             var got = await Task.WhenAll(echoes).WaitAsync(TimeSpan.FromSeconds(120));

@@ -83,7 +83,7 @@ public sealed class PingOptions
     public ushort? Identifier { get; set; }
 
     /// <summary>
-    /// The scheduler that sends requests, times out replies and delivers results (one at a time, never concurrently);
+    /// The scheduler that sends requests, times out replies and delivers results (one at a time, never concurrently, replies in the order they arrived);
     /// round-trip times are measured with its stopwatch, so a <c>TestScheduler</c> gives exact virtual times.
     /// Defaults to null: <see cref="DefaultScheduler.Instance"/>.
     /// </summary>

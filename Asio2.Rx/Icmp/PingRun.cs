@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
@@ -14,7 +15,8 @@ namespace Asio2.Rx;
 /// <remarks>
 /// Thread safety: the scheduler's actions (send, timeout, reply) and <see cref="Dispose"/> take one lock, so state is
 /// touched and results are emitted one at a time even on a concurrent scheduler. The receive loop only parses and
-/// timestamps a packet, then schedules it; it never takes the lock.
+/// timestamps a packet, queues it and schedules a drain; it never takes the lock. Replies are matched in the order they
+/// arrived, since two actions on a concurrent scheduler (the default) may run in either order.
 /// </remarks>
 internal sealed class PingRun : IDisposable, IIcmpReceiver
 {
@@ -30,6 +32,7 @@ internal sealed class PingRun : IDisposable, IIcmpReceiver
     private readonly bool _ipv6;
     private readonly byte[] _request;
     private readonly Dictionary<ushort, Pending> _pending = [];
+    private readonly ConcurrentQueue<Arrived> _arrived = new();
     private readonly object _gate = new();
 
     private IIcmpEndpoint? _endpoint;
@@ -54,6 +57,9 @@ internal sealed class PingRun : IDisposable, IIcmpReceiver
 
     /// <summary>A request sent and not yet answered or timed out.</summary>
     private readonly record struct Pending(long Sequence, TimeSpan SentAt, IDisposable Timeout);
+
+    /// <summary>An echo reply taken off the socket and not yet matched.</summary>
+    private readonly record struct Arrived(EchoReplyHeader Echo, IPAddress Source, TimeSpan ReceivedAt);
 
     /// <summary>The cold observable: every subscription is a new run with a new endpoint from <paramref name="openEndpoint"/>.</summary>
     public static IObservable<PingReply> Create(IPAddress destination, PingSettings settings, Func<IIcmpEndpoint> openEndpoint, IcmpCounters? counters) =>
@@ -155,34 +161,40 @@ internal sealed class PingRun : IDisposable, IIcmpReceiver
             return;
         }
 
-        _scheduler.Schedule((Run: this, Echo: echo, Source: source, ReceivedAt: receivedAt),
-            static (_, s) => s.Run.OnEchoReply(s.Echo, s.Source, s.ReceivedAt));
+        _arrived.Enqueue(new Arrived(echo, source, receivedAt));
+        _scheduler.Schedule(this, static (_, run) => run.DrainArrived());
     }
 
     void IIcmpReceiver.OnReceiveError(Exception error) =>
         _scheduler.Schedule((Run: this, Error: error), static (_, s) => s.Run.Fail(s.Error));
 
-    private IDisposable OnEchoReply(EchoReplyHeader echo, IPAddress source, TimeSpan receivedAt)
+    /// <summary>Matches every queued reply in arrival order; whichever scheduled drain runs first takes them all.</summary>
+    private IDisposable DrainArrived()
     {
         lock (_gate)
         {
-            if (_stopped) return Disposable.Empty;
-
-            // A reply counts if it is matched before its timeout fires and came strictly within the timeout, so a reported
-            // RoundTripTime is always below Timeout, even when a busy scheduler runs the timeout late.
-            if (!_pending.TryGetValue(echo.Sequence, out Pending request) || receivedAt - request.SentAt >= _settings.Timeout)
-            {
-                _counters.OnLate();
-                return Disposable.Empty;
-            }
-
-            _pending.Remove(echo.Sequence);
-            request.Timeout.Dispose();
-            _counters.OnReply();
-            Emit(new PingReply(request.Sequence, source, echo.Ttl, receivedAt - request.SentAt, TimedOut: false, echo.Bytes));
+            while (!_stopped && _arrived.TryDequeue(out Arrived reply))
+                OnEchoReply(reply.Echo, reply.Source, reply.ReceivedAt);
         }
 
         return Disposable.Empty;
+    }
+
+    /// <summary>Matches one reply to its request. Called under the lock.</summary>
+    private void OnEchoReply(EchoReplyHeader echo, IPAddress source, TimeSpan receivedAt)
+    {
+        // A reply counts if it is matched before its timeout fires and came strictly within the timeout, so a reported
+        // RoundTripTime is always below Timeout, even when a busy scheduler runs the timeout late.
+        if (!_pending.TryGetValue(echo.Sequence, out Pending request) || receivedAt - request.SentAt >= _settings.Timeout)
+        {
+            _counters.OnLate();
+            return;
+        }
+
+        _pending.Remove(echo.Sequence);
+        request.Timeout.Dispose();
+        _counters.OnReply();
+        Emit(new PingReply(request.Sequence, source, echo.Ttl, receivedAt - request.SentAt, TimedOut: false, echo.Bytes));
     }
 
     private IDisposable Fail(Exception error)
