@@ -103,7 +103,7 @@ internal sealed partial class OpenSslProcess : IAsyncDisposable
         var server = Start(["s_server", "-accept", "127.0.0.1:0", "-naccept", "1", .. args]);
         try
         {
-            // OpenSSL 3 prints the bound address: "ACCEPT 127.0.0.1:40419".
+            // OpenSSL 3 prints the bound address: "ACCEPT 127.0.0.1:<port>".
             var line = await server.ReadLineAsync("the ACCEPT line", l => l.StartsWith("ACCEPT", StringComparison.Ordinal));
             return (server, int.Parse(AcceptPort().Match(line).Groups[1].Value));
         }

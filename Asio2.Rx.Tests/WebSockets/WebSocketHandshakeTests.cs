@@ -110,9 +110,13 @@ public class WebSocketHandshakeTests
     public void ClientRequest_RoundTripsThroughTheServerCheck_AndTheResponseCheck()
     {
         string key = WebSocketHandshake.CreateKey();
-        var request = System.Text.Encoding.ASCII.GetString(WebSocketHandshake.BuildRequest(new Uri("ws://127.0.0.1:8080/chat?room=1"), key,
+        // A port the system gave (not the scheme's default), so the Host header must carry it.
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var request = System.Text.Encoding.ASCII.GetString(WebSocketHandshake.BuildRequest(new Uri($"ws://127.0.0.1:{port}/chat?room=1"), key,
             ["chat"], PerMessageDeflate.CreateOffer(new WebSocketCompressionOptions()), [new("Authorization", "Bearer x")]));
-        Assert.StartsWith("GET /chat?room=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n", request);
+        Assert.StartsWith($"GET /chat?room=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n", request);
         Assert.EndsWith("Authorization: Bearer x\r\n\r\n", request);
         var headers = new HeaderList(request.Split("\r\n").Skip(1).Where(l => l.Length > 0)
             .Select(l => new KeyValuePair<string, string>(l[..l.IndexOf(':')], l[(l.IndexOf(':') + 1)..].Trim())));
