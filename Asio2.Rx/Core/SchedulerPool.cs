@@ -25,6 +25,10 @@ public sealed class SchedulerPool : IDisposable
     private readonly IDisposable[] _owned;
     private int _next = -1;
 
+    /// <summary>The one loop every session of this pool runs on, with its thread; null when the pool has several
+    /// schedulers, or wraps schedulers it did not create (their threads are unknown to it).</summary>
+    internal LoopThread? SingleLoop { get; }
+
     /// <summary>Creates <paramref name="count"/> event-loop threads (background threads named "Asio2.Rx loop N").</summary>
     /// <remarks>On Linux (x64) each loop thread is also the socket engine of its TCP and TLS sessions: it waits for
     /// their data itself, so a session's receive completes on the thread that delivers its frames. Elsewhere the loops
@@ -36,11 +40,10 @@ public sealed class SchedulerPool : IDisposable
         _schedulers = new IScheduler[count];
         for (int i = 0; i < count; i++)
         {
-            string name = $"Asio2.Rx loop {i}";
-            IScheduler loop = (IScheduler?)SocketLoop.TryCreate(name)
-                ?? new EventLoopScheduler(start => new Thread(start) { IsBackground = true, Name = name });
-            _schedulers[i] = loop;
-            _owned[i] = (IDisposable)loop;
+            var loop = LoopThread.Create($"Asio2.Rx loop {i}");
+            _schedulers[i] = loop.Scheduler;
+            _owned[i] = (IDisposable)loop.Scheduler;
+            if (count == 1) SingleLoop = loop;
         }
     }
 
@@ -73,4 +76,35 @@ public sealed class SchedulerPool : IDisposable
         if (ReferenceEquals(this, s_shared.IsValueCreated ? s_shared.Value : null)) return;
         foreach (var s in _owned) s.Dispose();
     }
+}
+
+/// <summary>A single-threaded scheduler a <see cref="SchedulerPool"/> creates, and a cheap test for "the caller runs on
+/// its thread".</summary>
+internal sealed class LoopThread
+{
+    private volatile Thread? _thread;
+
+    private LoopThread(IScheduler scheduler, Thread? thread)
+    {
+        Scheduler = scheduler;
+        _thread = thread;
+    }
+
+    /// <summary>A <see cref="SocketLoop"/> where the platform has one, else an <c>EventLoopScheduler</c>; its thread is
+    /// a background thread named <paramref name="name"/>.</summary>
+    public static LoopThread Create(string name) =>
+        SocketLoop.TryCreate(name) is { } socketLoop ? new LoopThread(socketLoop, socketLoop.Thread) : CreateEventLoop(name);
+
+    /// <summary>An <c>EventLoopScheduler</c>, whose thread starts with its first work item.</summary>
+    public static LoopThread CreateEventLoop(string name)
+    {
+        LoopThread? loop = null;
+        loop = new LoopThread(new EventLoopScheduler(start => loop!._thread = new Thread(start) { IsBackground = true, Name = name }), null);
+        return loop;
+    }
+
+    public IScheduler Scheduler { get; }
+
+    /// <summary>True on the loop's thread.</summary>
+    public bool IsCurrent => ReferenceEquals(Thread.CurrentThread, _thread);
 }

@@ -25,10 +25,13 @@ internal sealed class SessionRegistry
     private bool _stopping;
     private bool _ended;
 
-    public SessionRegistry(SessionSettings settings)
+    /// <param name="settings">The sessions' settings: logging and metrics.</param>
+    /// <param name="pinnedFrom">The pool every announced session took its scheduler from: with one loop, merging the
+    /// sessions' frames needs no lock (<see cref="LoopMerge"/>).</param>
+    public SessionRegistry(SessionSettings settings, SchedulerPool pinnedFrom)
     {
         _settings = settings;
-        Sessions = new GuardedSessions(this);
+        Sessions = new GuardedSessions(this, pinnedFrom.SingleLoop);
     }
 
     public IObservable<Session> Sessions { get; }
@@ -123,11 +126,22 @@ internal sealed class SessionRegistry
     /// closes that session with <see cref="CloseKind.UserCodeFault"/>; a subscriber without <c>onError</c> (Rx then
     /// throws) cannot take the process down when the listener fails.
     /// </summary>
-    private sealed class GuardedSessions(SessionRegistry registry) : IObservable<Session>
+    private sealed class GuardedSessions(SessionRegistry registry, LoopThread? loop) : IObservable<Session>, ILoopSessions
     {
-        public IDisposable Subscribe(IObserver<Session> observer) => registry._sessions.Subscribe(new Guard(registry, observer));
+        public LoopThread? SingleLoop => loop;
 
-        private sealed class Guard(SessionRegistry registry, IObserver<Session> observer) : IObserver<Session>
+        public SessionSettings Settings => registry._settings;
+
+        public void TerminalFailed(Exception error, bool onError)
+        {
+            var settings = Settings;
+            if (onError) Asio2Log.SessionsSubscriberHasNoErrorHandler(settings.Logger, error, settings.Transport);
+            else Asio2Log.SessionsCompletionFailed(settings.Logger, error, settings.Transport);
+        }
+
+        public IDisposable Subscribe(IObserver<Session> observer) => registry._sessions.Subscribe(new Guard(this, observer));
+
+        private sealed class Guard(GuardedSessions sessions, IObserver<Session> observer) : IObserver<Session>
         {
             public void OnNext(Session session)
             {
@@ -137,7 +151,7 @@ internal sealed class SessionRegistry
                 }
                 catch (Exception ex)
                 {
-                    var settings = registry._settings;
+                    var settings = sessions.Settings;
                     settings.Metrics.UserCodeFault(settings.Transport);
                     Asio2Log.SessionsSubscriberFailed(settings.Logger, ex, session);
                     session.Shutdown(new CloseReason(CloseKind.UserCodeFault, ex, ex.Message), graceful: false);
@@ -147,13 +161,13 @@ internal sealed class SessionRegistry
             public void OnError(Exception error)
             {
                 try { observer.OnError(error); }
-                catch (Exception ex) { Asio2Log.SessionsSubscriberHasNoErrorHandler(registry._settings.Logger, ex, registry._settings.Transport); }
+                catch (Exception ex) { sessions.TerminalFailed(ex, onError: true); }
             }
 
             public void OnCompleted()
             {
                 try { observer.OnCompleted(); }
-                catch (Exception ex) { Asio2Log.SessionsCompletionFailed(registry._settings.Logger, ex, registry._settings.Transport); }
+                catch (Exception ex) { sessions.TerminalFailed(ex, onError: false); }
             }
         }
     }

@@ -19,7 +19,7 @@ public abstract class SessionServer : IDisposable, IAsyncDisposable
     private protected SessionServer(SessionSettings settings)
     {
         Settings = settings;
-        Registry = new SessionRegistry(settings);
+        Registry = new SessionRegistry(settings, settings.Schedulers);
     }
 
     internal SessionSettings Settings { get; }

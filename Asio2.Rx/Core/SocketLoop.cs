@@ -67,6 +67,9 @@ internal sealed class SocketLoop : LocalScheduler, IDisposable
         }
     }
 
+    /// <summary>The loop's thread.</summary>
+    public Thread Thread => _thread;
+
     /// <summary>True on this loop's thread.</summary>
     public bool IsCurrent => ReferenceEquals(t_current, this);
 

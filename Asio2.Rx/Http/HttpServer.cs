@@ -65,6 +65,9 @@ public sealed class HttpServer : IDisposable, IAsyncDisposable
 
     internal bool IsStopping => _stopping;
 
+    /// <summary>The pool every connection is pinned from (and the WebSocket sessions they become).</summary>
+    internal SchedulerPool Schedulers => _tcp.Settings.Schedulers;
+
     /// <summary>Every request, hot, on its connection's scheduler, before routing. Answer one here (any <c>Send</c>) to
     /// take it from the router. Completes when the server stops.</summary>
     public IObservable<HttpContext> Requests => _requests.AsObservable();

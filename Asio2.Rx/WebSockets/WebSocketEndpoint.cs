@@ -33,12 +33,14 @@ public sealed class WebSocketEndpoint
     private readonly WebSocketSettings _wsSettings;
     private readonly WebSocketAcceptSettings _accept;
 
-    internal WebSocketEndpoint(WebSocketServerOptions options)
+    /// <param name="options">The endpoint's settings.</param>
+    /// <param name="connections">The pool of the HTTP server's connections: each session keeps its connection's scheduler.</param>
+    internal WebSocketEndpoint(WebSocketServerOptions options, SchedulerPool connections)
     {
         _settings = options.Resolve("ws");
         _wsSettings = options.ResolveWebSocket();
         _accept = new WebSocketAcceptSettings(options.SubProtocols.ToArray(), options.Compression?.Clone(), options.OriginCheck);
-        _registry = new SessionRegistry(_settings);
+        _registry = new SessionRegistry(_settings, connections);
     }
 
     /// <summary>WebSocket sessions, hot: each one after its upgrade. Completes when <see cref="StopAsync"/> finishes.</summary>
@@ -126,7 +128,7 @@ public static class WebSocketHttpExtensions
     public static WebSocketEndpoint MapWebSocket(this HttpServer server, string pattern, WebSocketServerOptions? options = null, params IHttpHook[] hooks)
     {
         ArgumentNullException.ThrowIfNull(server);
-        var endpoint = new WebSocketEndpoint(options ?? new WebSocketServerOptions());
+        var endpoint = new WebSocketEndpoint(options ?? new WebSocketServerOptions(), server.Schedulers);
         server.MapUpgrade(pattern, endpoint.AcceptAsync, hooks);
         return endpoint;
     }
