@@ -191,28 +191,51 @@ public class SessionSelectManyTests
     }
 
     [Theory]
-    [InlineData("selector")]
-    [InlineData("inner")]
-    [InlineData("sessions")]
+    [InlineData("selector throws")]
+    [InlineData("selector returns null")]
+    [InlineData("inner subscribe throws")]
+    [InlineData("inner errors")]
+    [InlineData("sessions error")]
     public async Task The_first_error_goes_downstream_once_and_unsubscribes_everything(string failing)
     {
-        using var f = new Fixture(eventLoop: false, throwAt: failing == "selector" ? 2 : -1);
+        var first = new InvalidOperationException("first");
+        using var f = new Fixture(eventLoop: false, third: failing switch
+        {
+            "selector throws" => () => throw first,
+            "selector returns null" => () => null!,
+            "inner subscribe throws" => () => new SubscribeThrows(first),
+            _ => null,
+        });
         var seen = f.Subscribe();
         await f.OnLoop(() => f.Sessions.OnNext(f.A));
         f.Sessions.OnNext(f.B);
-        f.Sessions.OnNext(f.A); // the selector's third call: throws when failing == "selector"
-        var first = new InvalidOperationException("first");
-        if (failing == "inner") f.Inners[2].OnError(first);
-        if (failing == "sessions") f.Sessions.OnError(first);
+        f.Sessions.OnNext(f.A); // the selector's third call
+        if (failing == "inner errors") f.Inners[2].OnError(first);
+        if (failing == "sessions error") f.Sessions.OnError(first);
         f.Inners[0].OnError(new InvalidOperationException("second")); // queued behind the first, never delivered
         string ended = await seen.Ended.WaitAsync(Wait.Long);
         await f.OnLoop(() => { });
 
-        Assert.Equal(failing == "selector" ? "error: selector failed" : "error: first", ended);
+        Assert.Equal(failing == "selector returns null" ? "error: The SelectMany selector returned null." : "error: first", ended);
         Assert.Equal([ended], seen.Items);
         Assert.True(seen.AllOnLoop);
         Assert.False(f.Sessions.HasObservers);
         Assert.False(f.Inners[1].HasObservers);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_frame_raised_off_the_loop_after_it_was_disposed_unsubscribes_everything_without_a_throw(bool eventLoop)
+    {
+        using var f = new Fixture(eventLoop);
+        var seen = f.Subscribe();
+        await f.OnLoop(() => f.Sessions.OnNext(f.A));
+        f.DisposeLoop();
+        f.Inners[0].OnNext(f.FrameOf(f.A, "late")); // would queue for the loop, which is gone
+        Assert.False(f.Sessions.HasObservers);
+        Assert.False(f.Inners[0].HasObservers);
+        Assert.Empty(seen.Items);
     }
 
     [Fact]
@@ -268,13 +291,15 @@ public class SessionSelectManyTests
     {
         private readonly LoopThread _loop;
         private readonly InMemoryPair[] _pairs;
-        private readonly int _throwAt;
+        private readonly Func<IObservable<Frame>>? _third;
         private int _calls;
 
-        public Fixture(bool eventLoop, int throwAt = -1)
+        /// <param name="eventLoop">Rx's EventLoopScheduler, else what the platform's pool uses (a SocketLoop here).</param>
+        /// <param name="third">What the selector does on its third call, instead of handing out the third inner stream.</param>
+        public Fixture(bool eventLoop, Func<IObservable<Frame>>? third = null)
         {
             _loop = eventLoop ? LoopThread.CreateEventLoop("test loop") : LoopThread.Create("test loop");
-            _throwAt = throwAt;
+            _third = third;
             var immediate = new SessionOptions { Schedulers = new SchedulerPool(ImmediateScheduler.Instance) };
             _pairs = [InMemory.CreatePair(immediate, immediate), InMemory.CreatePair(immediate, immediate)];
             Sessions = new LoopSessions(_loop, TerminalFailures);
@@ -293,7 +318,7 @@ public class SessionSelectManyTests
         public IObservable<Frame> Select(Session session)
         {
             int call = _calls++;
-            return call == _throwAt ? throw new InvalidOperationException("selector failed") : Inners[call];
+            return call == 2 && _third is { } third ? third() : Inners[call];
         }
 
         public Frame FrameOf(Session session, string text) => new(session, Encoding.UTF8.GetBytes(text));
@@ -326,6 +351,8 @@ public class SessionSelectManyTests
             return done.Task.WaitAsync(Wait.Long);
         }
 
+        public void DisposeLoop() => ((IDisposable)_loop.Scheduler).Dispose();
+
         public void Dispose()
         {
             foreach (var pair in _pairs)
@@ -333,8 +360,14 @@ public class SessionSelectManyTests
                 pair.A.Abort();
                 pair.B.Abort();
             }
-            ((IDisposable)_loop.Scheduler).Dispose();
+            DisposeLoop();
         }
+    }
+
+    /// <summary>An inner stream whose Subscribe throws (Rx's own observables would turn that into OnError themselves).</summary>
+    private sealed class SubscribeThrows(Exception error) : IObservable<Frame>
+    {
+        public IDisposable Subscribe(IObserver<Frame> observer) => throw error;
     }
 
     private sealed class LoopSessions(LoopThread loop, List<Exception> terminalFailures) : IObservable<Session>, ILoopSessions

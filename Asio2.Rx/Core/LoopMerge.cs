@@ -121,7 +121,8 @@ internal sealed class LoopMerge(ILoopSessions source, IObservable<Session> sessi
             }
             catch (ObjectDisposedException)
             {
-                // The loop is gone (its pool was disposed): nothing can be delivered on it any more.
+                // The loop is gone (its pool was disposed): nothing can be delivered any more, so let go of everything.
+                Stop();
             }
         }
 

@@ -122,16 +122,19 @@ internal sealed class SessionPath : IBenchmark
             "count" => f => counted += f.Length + 1,
             _ => throw new ArgumentException($"--handler must be echo or count, not '{handler}'"),
         };
+        // selectmany: a server's Sessions stream announces the session (and starts it), as TcpServer does.
+        var registry = new SessionRegistry(settings, pool);
         using var sub = subscribe switch
         {
             "per-session" => session.Frames.Subscribe(onFrame),
-            "selectmany" => Observable.Return<Session>(session).SelectMany(s => s.Frames).Subscribe(onFrame),
+            "selectmany" => registry.Sessions.SelectMany(s => s.Frames).Subscribe(onFrame),
             _ => throw new ArgumentException($"--subscribe must be per-session or selectmany, not '{subscribe}'"),
         };
         var closed = session.Closed.FirstAsync().ToTask();
         var begin = ProcessMark.Take();
         var sw = Stopwatch.StartNew();
-        session.Start();
+        if (subscribe == "selectmany") registry.TryAnnounce(session);
+        else session.Start();
         var reason = await closed.WaitAsync(duration + TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         var cost = ProcessMark.Take() - begin;
         if (reason.Kind != CloseKind.RemoteClose) throw new InvalidOperationException($"the replay session closed with {reason}");
