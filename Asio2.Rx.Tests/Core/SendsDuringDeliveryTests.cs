@@ -108,6 +108,35 @@ public class SendsDuringDeliveryTests
     }
 
     [Fact]
+    public void ACloseFromAnotherThread_WhileAHandlersBatchHoldsNothing_ClosesAtTheBatchsEnd_NotAtTheDrainTimeout()
+    {
+        var (pair, scheduler, atA) = NewPair(b =>
+        {
+            b.MaxSendQueueBytes = 10;
+            b.SendQueueFullPolicy = SendQueueFullPolicy.Reject;
+        });
+        bool rejected = false;
+        pair.B.Frames.Subscribe(f =>
+        {
+            rejected = f.Session.Send(new byte[20]).IsRejected; // opens the batch, queues nothing
+            OnAnotherThread(() => pair.B.Close());
+            _ = f.Session.SendAsync(new byte[1]); // closes the batch before the batch's end does
+        });
+        var closedA = new List<(CloseKind Kind, long At)>();
+        pair.A.Closed.Subscribe(r => closedA.Add((r.Kind, scheduler.Clock)));
+        pair.Start();
+
+        pair.A.Send("go");
+        scheduler.Start();
+
+        Assert.True(rejected);
+        Assert.Empty(atA);
+        var (kind, at) = Assert.Single(closedA);
+        Assert.Equal(CloseKind.RemoteClose, kind);
+        Assert.True(at < new SessionOptions().DrainTimeout.Ticks, $"closed at {at} ticks");
+    }
+
+    [Fact]
     public void AHandlerThatSendsThenCloses_GetsItsRepliesOutBeforeTheClose()
     {
         var (pair, scheduler, atA) = NewPair();

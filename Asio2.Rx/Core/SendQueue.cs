@@ -234,6 +234,7 @@ public abstract partial class Session
                 _sealedBehindBatch = false;
                 SealBehindLocked(ref refused);
                 if (_onDrained is not null && _drainAt == long.MaxValue) _drainAt = _enqueuedPosition;
+                _deferredKick = true; // the batch's end starts the writer or finds the drain done
             }
             else
             {
