@@ -79,10 +79,14 @@ public abstract partial class Session
     /// received batch, not per frame.
     /// </summary>
     /// <remarks>
-    /// Streamed sends (<c>SendAsync</c>) take the queue for one frame: they append piece by piece, waiting for room
+    /// <para>Streamed sends (<c>SendAsync</c>) take the queue for one frame: they append piece by piece, waiting for room
     /// between the high water mark (the bound) and the low water mark (half of it). Sends made meanwhile wait behind
     /// that frame in held regions of their own, so they stay in order and never split it; their positions are known
-    /// when the frame is done.
+    /// when the frame is done.</para>
+    /// <para>Sends from the delivering thread take no lock each: a handler's first send in a batch opens a region that
+    /// only that thread appends to, at positions known at once (nothing else joins the chain while it is open: sends from
+    /// other threads wait behind it, as behind a streamed frame), and the region joins the chain under one lock when the
+    /// batch ends.</para>
     /// </remarks>
     internal sealed class SendQueue
     {
@@ -98,7 +102,7 @@ public abstract partial class Session
         private long _sentPosition;
         private long _framesQueued;
         private long _bufferBytes;     // segment memory, chain and held regions
-        private bool _sealed;
+        private volatile bool _sealed;
         private bool _writerActive;
         private bool _deferredKick;
         private PriorityQueue<object, long>? _waiters;
@@ -114,17 +118,27 @@ public abstract partial class Session
         private List<object>? _behind;
         private SendWaiter? _roomWaiter;
 
+        // The delivering thread's region (see the remarks): appended to by that thread only while open, without the
+        // lock; opened and closed by that thread under the lock. Other threads read _batchOpen under the lock.
+        private readonly SegmentChain _batch;
+        private bool _batchOpen;
+        private long _batchBase;       // the chain's end position when the region opened
+        private long _batchBytes;
+        private int _batchFrames;
+        private bool _sealedBehindBatch; // sealed by another thread while the region was open: finish sealing at its close
+
         public SendQueue(Session session)
         {
             _session = session;
             _chain = new SegmentChain(this);
+            _batch = new SegmentChain(null);
             _maxQueueBytes = session.Settings.MaxSendQueueBytes;
             _writeLimit = session.Settings.WriteRateLimit is { } limit ? new TokenBucket(limit, session.Scheduler) : null;
         }
 
-        public long QueuedBytes => Volatile.Read(ref _queuedBytes);
+        public long QueuedBytes => Volatile.Read(ref _queuedBytes) + Volatile.Read(ref _batchBytes);
         public long SentPosition => Volatile.Read(ref _sentPosition);
-        public long FramesQueued => Volatile.Read(ref _framesQueued);
+        public long FramesQueued => Volatile.Read(ref _framesQueued) + Volatile.Read(ref _batchFrames);
         public long BufferBytes => Volatile.Read(ref _bufferBytes);
 
         private int MaxPayload => _maxPayload >= 0 ? _maxPayload : (_maxPayload = _session.MaxSendPayload);
@@ -135,13 +149,14 @@ public abstract partial class Session
             if (payload.Length > MaxPayload) return TooLarge(payload.Length);
             int header = s.GetSendHeaderLength(payload.Length);
             int total = header + payload.Length;
+            if (IsDelivering(s) && (_batchOpen || TryOpenBatch())) return EnqueueInBatch(payload, kind, header, total);
             long position = 0;
             bool kick = false, overflow = false;
             lock (_lock)
             {
                 if (_sealed) return Closed();
                 if (_queuedBytes + total > _maxQueueBytes) overflow = true;
-                else if (_owner is not null) return EnqueueBehindStream(payload, kind, header, total);
+                else if (_owner is not null || _batchOpen) return EnqueueBehindStream(payload, kind, header, total);
                 else
                 {
                     WriteFrame(_chain.GetSpan(total), payload, kind, header);
@@ -157,6 +172,93 @@ public abstract partial class Session
             // pile up and go out together in the next write.
             if (kick) RunWriter();
             return new SendResult(s, position);
+        }
+
+        /// <summary>On the delivering thread, region open: appends without the lock.</summary>
+        private SendResult EnqueueInBatch(ReadOnlySpan<byte> payload, FrameKind kind, int header, int total)
+        {
+            if (_sealed) return Closed();
+            if (Volatile.Read(ref _queuedBytes) + _batchBytes + total > _maxQueueBytes) return Overflow(total);
+            WriteFrame(_batch.GetSpan(total), payload, kind, header);
+            _batchFrames++;
+            long end = _batchBytes + total;
+            Volatile.Write(ref _batchBytes, end);
+            return new SendResult(_session, _batchBase + end);
+        }
+
+        /// <summary>On the delivering thread: opens its region, unless the queue is sealed or a streamed frame owns it
+        /// (then the send takes the locked path, which says why or waits behind the frame).</summary>
+        private bool TryOpenBatch()
+        {
+            lock (_lock)
+            {
+                if (_sealed || _owner is not null) return false;
+                _batchOpen = true;
+                _batchBase = _enqueuedPosition;
+                return true;
+            }
+        }
+
+        /// <summary>Under the lock, on the delivering thread: the region joins the chain (copied into the tail's free
+        /// room when it fits, so a slow peer does not leave a mostly empty segment per batch), then what waited behind it
+        /// goes in, as after a streamed frame.</summary>
+        private void CloseBatchLocked(ref List<TaskCompletionSource>? refused, ref TaskCompletionSource? granted)
+        {
+            _batchOpen = false;
+            long bytes = _batchBytes;
+            if (bytes > 0 && _failed is null)
+            {
+                if (_batch.Head is { Next: null } only && _chain.FreeAtTail >= bytes)
+                {
+                    only.Array.AsSpan(only.Start, (int)bytes).CopyTo(_chain.GetSpan((int)bytes));
+                    _batch.ReleaseAll();
+                }
+                else
+                {
+                    _bufferBytes += _batch.Bytes;
+                    _chain.Append(_batch);
+                }
+                _queuedBytes += bytes;
+                _framesQueued += _batchFrames;
+                _enqueuedPosition += bytes;
+                _deferredKick = true; // on the delivering thread: the writer starts when the batch ends
+            }
+            else
+            {
+                _batch.ReleaseAll(); // the session ended meanwhile: nothing more is written
+            }
+            Volatile.Write(ref _batchBytes, 0);
+            _batchFrames = 0;
+            if (_sealedBehindBatch)
+            {
+                _sealedBehindBatch = false;
+                SealBehindLocked(ref refused);
+                if (_onDrained is not null && _drainAt == long.MaxValue) _drainAt = _enqueuedPosition;
+                _deferredKick = true; // the batch's end starts the writer or finds the drain done
+            }
+            else
+            {
+                granted = GrantBehindLocked();
+            }
+        }
+
+        /// <summary>On the delivering thread, before something that must come after the region's sends (an awaited or
+        /// streamed send, a close): closes the region now.</summary>
+        private void CloseBatchFirst()
+        {
+            if (!_batchOpen || !IsDelivering(_session)) return;
+            List<TaskCompletionSource>? refused = null;
+            TaskCompletionSource? granted = null;
+            lock (_lock) CloseBatchLocked(ref refused, ref granted);
+            AfterClose(refused, granted);
+        }
+
+        private void AfterClose(List<TaskCompletionSource>? refused, TaskCompletionSource? granted)
+        {
+            granted?.TrySetResult();
+            if (refused is null) return;
+            var error = ClosedError();
+            foreach (var r in refused) r.TrySetException(error);
         }
 
         private void WriteFrame(Span<byte> destination, ReadOnlySpan<byte> payload, FrameKind kind, int header)
@@ -202,17 +304,23 @@ public abstract partial class Session
             return Closed();
         }
 
-        /// <summary>Called at the end of a delivered batch, on the session's scheduler.</summary>
+        /// <summary>Called at the end of a delivered batch, on the session's scheduler: the region joins the chain and
+        /// the writer starts if sends were deferred to now.</summary>
         public void FlushDeferred()
         {
+            if (!_batchOpen && !_deferredKick) return; // both set by this thread only
+            List<TaskCompletionSource>? refused = null;
+            TaskCompletionSource? granted = null;
+            bool kick = false;
             lock (_lock)
             {
-                if (!_deferredKick) return;
+                if (_batchOpen) CloseBatchLocked(ref refused, ref granted);
                 _deferredKick = false;
-                if (_writerActive || _chain.Head is null) return;
-                _writerActive = true;
+                if (!_writerActive && _chain.Head is not null) kick = _writerActive = true;
             }
-            RunWriter();
+            AfterClose(refused, granted);
+            if (kick) RunWriter();
+            else if (Volatile.Read(ref _onDrained) is not null) CheckDrained(Volatile.Read(ref _sentPosition));
         }
 
         private void RunWriter() => _ = WriteLoopAsync();
@@ -293,6 +401,8 @@ public abstract partial class Session
         {
             lock (_lock)
             {
+                // Sealed by another thread while a region was open: drain to the end of what the region added.
+                if (position == long.MaxValue && !_batchOpen) position = _enqueuedPosition;
                 if (_sentPosition < position)
                 {
                     _drainAt = position;
@@ -352,31 +462,42 @@ public abstract partial class Session
 
         /// <summary>Stops accepting sends; returns the position a graceful close drains to. Sends held behind a
         /// streamed frame join the chain now (the frame itself accepts no more pieces).</summary>
+        /// <remarks>Sealed from another thread while the delivering thread's region is open, the position is not known
+        /// yet: <see cref="long.MaxValue"/>, which <see cref="WhenDrained"/> resolves when the region closes.</remarks>
         public long Seal()
         {
+            CloseBatchFirst();
             List<TaskCompletionSource>? refused = null;
             bool kick;
+            long position;
             lock (_lock)
             {
                 _sealed = true;
-                if (_behind is { } behind)
+                if (_batchOpen)
                 {
-                    foreach (var item in behind)
-                    {
-                        if (item is HeldSends held) Splice(held);
-                        else if (((ChunkSource)item).Granted is { } granted) (refused ??= []).Add(granted);
-                    }
-                    behind.Clear();
+                    _sealedBehindBatch = true;
+                    return long.MaxValue;
                 }
+                SealBehindLocked(ref refused);
                 kick = TakeKick();
+                position = _enqueuedPosition;
             }
             if (kick) RunWriter();
-            if (refused is not null)
+            AfterClose(refused, null);
+            return position;
+        }
+
+        /// <summary>Under the lock, sealing: sends held behind a streamed frame join the chain; streamed frames that
+        /// waited for their turn are refused.</summary>
+        private void SealBehindLocked(ref List<TaskCompletionSource>? refused)
+        {
+            if (_behind is not { } behind) return;
+            foreach (var item in behind)
             {
-                var error = ClosedError();
-                foreach (var r in refused) r.TrySetException(error);
+                if (item is HeldSends held) Splice(held);
+                else if (((ChunkSource)item).Granted is { } granted) (refused ??= []).Add(granted);
             }
-            return Volatile.Read(ref _enqueuedPosition);
+            behind.Clear();
         }
 
         public bool IsSentThrough(long position) => Volatile.Read(ref _sentPosition) >= position;
@@ -450,10 +571,11 @@ public abstract partial class Session
                 int total = header + data.Length;
                 long position = -1;
                 bool kick = false;
+                CloseBatchFirst();
                 lock (_lock)
                 {
                     if (_sealed) return ValueTask.FromException(ClosedError());
-                    if (_owner is null && _queuedBytes + total <= _maxQueueBytes)
+                    if (_owner is null && !_batchOpen && _queuedBytes + total <= _maxQueueBytes)
                     {
                         WriteFrame(_chain.GetSpan(total), data.Span, kind, header);
                         _queuedBytes += total;
@@ -697,10 +819,11 @@ public abstract partial class Session
         /// <summary>Takes the queue for <paramref name="source"/>'s frame, after every streamed frame and held send before it.</summary>
         private ValueTask AcquireAsync(ChunkSource source, CancellationToken cancellationToken)
         {
+            CloseBatchFirst();
             lock (_lock)
             {
                 if (_sealed) throw ClosedError();
-                if (_owner is null)
+                if (_owner is null && !_batchOpen)
                 {
                     _owner = source;
                     return default;
@@ -729,28 +852,35 @@ public abstract partial class Session
         /// the next streamed frame, which takes the queue.</summary>
         private void Release()
         {
-            TaskCompletionSource? granted = null;
+            TaskCompletionSource? granted;
             bool kick;
             lock (_lock)
             {
                 _owner = null;
-                while (_behind is { Count: > 0 } behind)
-                {
-                    var next = behind[0];
-                    behind.RemoveAt(0);
-                    if (next is HeldSends held)
-                    {
-                        Splice(held);
-                        continue;
-                    }
-                    _owner = (ChunkSource)next;
-                    granted = _owner.Granted;
-                    break;
-                }
+                granted = GrantBehindLocked();
                 kick = TakeKick();
             }
             granted?.TrySetResult();
             if (kick) RunWriter();
+        }
+
+        /// <summary>Under the lock, with nothing owning the queue: what waited behind joins the chain in order, up to the
+        /// next streamed frame, which takes the queue (its grant is returned, to be completed outside the lock).</summary>
+        private TaskCompletionSource? GrantBehindLocked()
+        {
+            while (_behind is { Count: > 0 } behind)
+            {
+                var next = behind[0];
+                behind.RemoveAt(0);
+                if (next is HeldSends held)
+                {
+                    Splice(held);
+                    continue;
+                }
+                _owner = (ChunkSource)next;
+                return _owner.Granted;
+            }
+            return null;
         }
 
         /// <summary>Under the lock: a held region joins the chain; its sends learn their positions.</summary>
@@ -802,7 +932,9 @@ public abstract partial class Session
         /// and a record stay in one segment; streamed pieces fill segments to the end). Every access is under the
         /// queue's lock.
         /// </summary>
-        internal sealed class SegmentChain(SendQueue owner)
+        /// <remarks>A chain without an owner (the delivering thread's region) counts its memory only in
+        /// <see cref="Bytes"/>; the queue adds it when the segments join its chain.</remarks>
+        internal sealed class SegmentChain(SendQueue? owner)
         {
             private Segment? _tail;
             private Segment? _spare; // a node kept for the next segment, so a send after an idle spell allocates nothing
@@ -811,6 +943,9 @@ public abstract partial class Session
 
             /// <summary>Memory of this chain's segments, whole.</summary>
             public long Bytes { get; private set; }
+
+            /// <summary>Free bytes in the tail segment.</summary>
+            public int FreeAtTail => _tail is { } t ? t.Array.Length - t.End : 0;
 
             /// <summary>Memory the chain would add to hold <paramref name="size"/> more bytes.</summary>
             public int GrowthFor(int size)
@@ -852,7 +987,7 @@ public abstract partial class Session
                 else _tail.Next = segment;
                 _tail = segment;
                 Bytes += segment.Array.Length;
-                owner._bufferBytes += segment.Array.Length;
+                if (owner is not null) owner._bufferBytes += segment.Array.Length;
                 return segment;
             }
 
@@ -877,6 +1012,9 @@ public abstract partial class Session
                 Bytes += other.Bytes;
                 other.Head = other._tail = null;
                 other.Bytes = 0;
+                // The node goes back with this chain's spare, so a chain appended batch after batch allocates none.
+                other._spare ??= _spare;
+                if (ReferenceEquals(other._spare, _spare)) _spare = null;
             }
 
             public void ReleaseAll()
@@ -892,7 +1030,7 @@ public abstract partial class Session
             private void Return(Segment segment)
             {
                 Bytes -= segment.Array.Length;
-                owner._bufferBytes -= segment.Array.Length;
+                if (owner is not null) owner._bufferBytes -= segment.Array.Length;
                 ArrayPool<byte>.Shared.Return(segment.Array);
                 segment.Array = [];
                 segment.Start = segment.End = 0;
