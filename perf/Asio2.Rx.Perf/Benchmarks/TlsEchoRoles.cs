@@ -80,31 +80,16 @@ internal static class TlsEchoServerRole
     /// <summary>The baseline: accept, handshake, then read and write back what was read, nothing else.</summary>
     private sealed class BaselineServer : IAsyncDisposable
     {
-        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         private readonly SslStreamCertificateContext _context;
+        private readonly LoopbackListener _listener;
 
         public BaselineServer(SslStreamCertificateContext context)
         {
             _context = context;
-            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            _listener.Listen(512);
-            Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
-            _ = AcceptLoopAsync();
+            _listener = new LoopbackListener(socket => _ = EchoAsync(socket));
         }
 
-        public int Port { get; }
-
-        private async Task AcceptLoopAsync()
-        {
-            while (true)
-            {
-                Socket socket;
-                try { socket = await _listener.AcceptAsync().ConfigureAwait(false); }
-                catch (Exception) { return; }
-                socket.NoDelay = true;
-                _ = EchoAsync(socket);
-            }
-        }
+        public int Port => _listener.Port;
 
         private async Task EchoAsync(Socket socket)
         {

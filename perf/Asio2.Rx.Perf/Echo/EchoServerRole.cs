@@ -71,33 +71,16 @@ internal static class EchoServerRole
     /// <summary>The fastest simple echo: each connection reads into one buffer and writes back exactly what it read.</summary>
     private sealed class SocketEchoServer : IAsyncDisposable
     {
-        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         private readonly int _bufferSize;
-        private readonly List<Socket> _connections = [];
+        private readonly LoopbackListener _listener;
 
         public SocketEchoServer(int bufferSize)
         {
             _bufferSize = bufferSize;
-            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            _listener.Listen(1024);
-            Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
-            _ = AcceptLoopAsync();
+            _listener = new LoopbackListener(socket => _ = EchoAsync(socket));
         }
 
-        public int Port { get; }
-
-        private async Task AcceptLoopAsync()
-        {
-            while (true)
-            {
-                Socket socket;
-                try { socket = await _listener.AcceptAsync().ConfigureAwait(false); }
-                catch (Exception) { return; }
-                socket.NoDelay = true;
-                lock (_connections) _connections.Add(socket);
-                _ = EchoAsync(socket);
-            }
-        }
+        public int Port => _listener.Port;
 
         [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
         private async ValueTask EchoAsync(Socket socket)
@@ -126,7 +109,6 @@ internal static class EchoServerRole
         public ValueTask DisposeAsync()
         {
             _listener.Dispose();
-            lock (_connections) foreach (var s in _connections) s.Dispose();
             return default;
         }
     }

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Net;
 using System.Net.Sockets;
+using Asio2.Rx.Perf.Support;
 
 namespace Asio2.Rx.Perf.Echo;
 
@@ -13,33 +13,16 @@ namespace Asio2.Rx.Perf.Echo;
 /// </summary>
 internal sealed class PipelinesEchoServer : IAsyncDisposable
 {
-    private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
     private readonly int _bufferSize;
-    private readonly List<Socket> _connections = [];
+    private readonly LoopbackListener _listener;
 
     public PipelinesEchoServer(int bufferSize)
     {
         _bufferSize = bufferSize;
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        _listener.Listen(1024);
-        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
-        _ = AcceptLoopAsync();
+        _listener = new LoopbackListener(socket => _ = EchoAsync(socket));
     }
 
-    public int Port { get; }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (true)
-        {
-            Socket socket;
-            try { socket = await _listener.AcceptAsync().ConfigureAwait(false); }
-            catch (Exception) { return; }
-            socket.NoDelay = true;
-            lock (_connections) _connections.Add(socket);
-            _ = EchoAsync(socket);
-        }
-    }
+    public int Port => _listener.Port;
 
     private async Task EchoAsync(Socket socket)
     {
@@ -106,7 +89,6 @@ internal sealed class PipelinesEchoServer : IAsyncDisposable
     public ValueTask DisposeAsync()
     {
         _listener.Dispose();
-        lock (_connections) foreach (var s in _connections) s.Dispose();
         return default;
     }
 }
