@@ -27,9 +27,8 @@ public abstract partial class Session : IDisposable
 {
     private static long s_nextId;
 
-    private readonly Subject<Frame> _frames = new();
+    private readonly HotStream<Frame> _frames = new();
     private readonly AsyncSubject<CloseReason> _closed = new();
-    private readonly IObservable<Frame> _framesView;
     private readonly IObservable<CloseReason> _closedView;
     private CloseReason? _closeReason;
     private int _transportClosed;
@@ -46,7 +45,6 @@ public abstract partial class Session : IDisposable
         Scheduler = scheduler;
         Logger = settings.Logger;
         Id = Interlocked.Increment(ref s_nextId);
-        _framesView = _frames.AsObservable();
         _closedView = _closed.AsObservable();
         _lastActivityTicks = scheduler.Now.UtcTicks;
         _readLimit = settings.ReadRateLimit is { } readLimit ? new TokenBucket(readLimit, scheduler) : null;
@@ -73,7 +71,7 @@ public abstract partial class Session : IDisposable
     public string Transport => Settings.Transport;
 
     /// <summary>Received frames, hot, on <see cref="Scheduler"/>. Completes when the session ends; never errors.</summary>
-    public IObservable<Frame> Frames => _framesView;
+    public IObservable<Frame> Frames => _frames;
 
     /// <summary>The reason the session ended: one value, then completion. Replayed to late subscribers.</summary>
     public IObservable<CloseReason> Closed => _closedView;

@@ -108,18 +108,21 @@ public sealed class RxHttpClient : IDisposable
         bool resumed = response.StatusCode == HttpStatusCode.PartialContent;
         long offset = resumed ? existing : 0;
         long? total = resumed ? response.Content.Headers.ContentRange?.Length : response.Content.Headers.ContentLength;
-        await using var file = new FileStream(path, resumed ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
-        await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-        var buffer = new byte[64 * 1024];
-        var started = _clock.Now;
-        long transferred = 0;
-        int n;
-        while ((n = await body.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+        // The file is closed before completion: whoever awaits the download may open it at once.
+        await using (var file = new FileStream(path, resumed ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
+        await using (var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false))
         {
-            await file.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
-            transferred += n;
-            var seconds = (_clock.Now - started).TotalSeconds;
-            observer.OnNext(new DownloadProgress(offset + transferred, total, seconds > 0 ? transferred / seconds : 0));
+            var buffer = new byte[64 * 1024];
+            var started = _clock.Now;
+            long transferred = 0;
+            int n;
+            while ((n = await body.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+            {
+                await file.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                transferred += n;
+                var seconds = (_clock.Now - started).TotalSeconds;
+                observer.OnNext(new DownloadProgress(offset + transferred, total, seconds > 0 ? transferred / seconds : 0));
+            }
         }
         observer.OnCompleted();
     });
