@@ -948,11 +948,7 @@ public abstract partial class Session
             public int FreeAtTail => _tail is { } t ? t.Array.Length - t.End : 0;
 
             /// <summary>Memory the chain would add to hold <paramref name="size"/> more bytes.</summary>
-            public int GrowthFor(int size)
-            {
-                int free = _tail is { } t ? t.Array.Length - t.End : 0;
-                return size <= free ? 0 : Math.Max(SegmentSize, size - free);
-            }
+            public int GrowthFor(int size) => size <= FreeAtTail ? 0 : Math.Max(SegmentSize, size - FreeAtTail);
 
             /// <summary>Room for <paramref name="size"/> contiguous bytes at the tail, counted as queued.</summary>
             public Span<byte> GetSpan(int size)
