@@ -91,6 +91,42 @@ public class ReadCreditTests
         Assert.Equal(13, b.BytesReceived);
     }
 
+    [Theory]
+    [InlineData(1024, 64 * 1024)]      // doubles while reads fill it, up to 64 KiB
+    [InlineData(128 * 1024, 128 * 1024)] // larger than that to begin with: kept as it is
+    public void ReadsThatFillTheBuffer_GrowIt_UpToTheCap_AndAnIdleSessionStartsAgainFromReceiveBufferSize(int initial, int cap)
+    {
+        var scheduler = new TestScheduler();
+        var options = new SessionOptions { Framing = Framing.Delimiter('\n'), ReceiveBufferSize = initial, Schedulers = new SchedulerPool(scheduler) };
+        var pair = InMemory.CreatePair(options);
+        var lines = new List<string>();
+        var lengths = new List<int>(); // the receive buffer's length when each frame was delivered
+        pair.B.Frames.Subscribe(f =>
+        {
+            lines.Add(f.Text);
+            lengths.Add(((StreamSession)f.Session).ReceiveBufferLength);
+        });
+        pair.Start();
+
+        var line = new string('x', 99);
+        var burst = new StringBuilder();
+        for (int i = 0; i < 4000; i++) burst.Append(line).Append('\n'); // 400 000 bytes at once
+        pair.A.Send(burst.ToString());
+        scheduler.AdvanceBy(1000);
+
+        Assert.Equal(4000, lines.Count);
+        Assert.All(lines, l => Assert.Equal(line, l));
+        Assert.Equal(initial, lengths[0]);
+        Assert.Equal(cap, lengths.Max());
+        Assert.Equal(cap, lengths[^1]); // still filling at the end: it stays grown
+        Assert.Equal(lengths.Order(), lengths); // it only grew during the burst
+        Assert.False(((StreamSession)pair.B).HasReceiveBuffer); // drained: returned
+
+        pair.A.Send("after\n");
+        scheduler.AdvanceBy(10);
+        Assert.Equal(("after", initial), (lines[^1], lengths[^1])); // the next burst starts small again
+    }
+
     [Fact]
     public async Task SelectAsync_HoldsEachSessionsReading_WhileItsStepRuns_AndKeepsOrder()
     {

@@ -62,8 +62,10 @@ public class SessionOptions
         set { ArgumentOutOfRangeException.ThrowIfLessThan(value, 1); _maxPendingReceiveBytes = value; }
     }
 
-    /// <summary>Initial size of a stream session's receive buffer; it grows (up to the framing's maximum frame) when a
-    /// frame needs more. Defaults to 16 KiB: one read takes many small frames at once.</summary>
+    /// <summary>Initial size of a stream session's receive buffer. It grows when a frame needs more (up to the
+    /// framing's maximum frame), and doubles while reads keep filling it, up to 64 KiB (a busy connection takes more per
+    /// read); a session that goes idle returns it and starts again from this size. Defaults to 16 KiB: one read takes
+    /// many small frames at once.</summary>
     public int ReceiveBufferSize
     {
         get => _receiveBufferSize;

@@ -42,8 +42,14 @@ internal sealed class StreamSession : Session, IValueTaskSource
     private const int YieldBatches = 2;
     private const int YieldBytes = 32 * 1024;
 
+    // While reads keep filling the receive buffer, each regrowth doubles it up to this (or up to ReceiveBufferSize, if
+    // that is larger), as Netty's adaptive allocator does: a busy connection then takes more per read (fewer receives,
+    // larger batches, larger coalesced writes). An idle session returns it and starts again from ReceiveBufferSize.
+    private const int MaxAdaptiveBufferSize = 64 * 1024;
+
     // The read loop's state; touched only by the loop.
     private byte[]? _buffer;       // null while idle (rent on data)
+    private int _bufferSize;       // the size to rent: ReceiveBufferSize, doubled while reads fill the buffer
     private int _start, _end;      // _buffer[_start.._end): received, not yet framed
     private bool _moreWaiting;     // the last read filled the buffer: read again without waiting for data first
     private bool _onLoop;          // the loop runs in a work item of the scheduler now
@@ -65,6 +71,7 @@ internal sealed class StreamSession : Session, IValueTaskSource
     {
         _transport = transport;
         _decoder = settings.Framing.CreateDecoder();
+        _bufferSize = settings.ReceiveBufferSize;
         _immediate = ReferenceEquals(scheduler, ImmediateScheduler.Instance);
         _onLoop = _immediate;
         if (!_immediate) _resumeAfterReceive = ResumeAfterReceive;
@@ -89,6 +96,9 @@ internal sealed class StreamSession : Session, IValueTaskSource
 
     /// <summary>True while the loop holds a receive buffer (an idle session holds none).</summary>
     internal bool HasReceiveBuffer => Volatile.Read(ref _buffer) is not null;
+
+    /// <summary>The receive buffer's length, 0 while idle; read it on the session's scheduler (a frame handler).</summary>
+    internal int ReceiveBufferLength => _buffer?.Length ?? 0;
 
     private protected override void StartTransport() => _ = ReadLoopAsync();
 
@@ -175,25 +185,36 @@ internal sealed class StreamSession : Session, IValueTaskSource
     private async ValueTask<Memory<byte>> FreeSpaceAsync()
     {
         int limit = Settings.Framing.MaxEncodedFrameSize;
-        _buffer ??= ReceiveBuffers.Rent(Math.Min(Settings.ReceiveBufferSize, Math.Max(limit, 256)));
+        _buffer ??= ReceiveBuffers.Rent(Math.Min(_bufferSize, Math.Max(limit, 256)));
         if (_end == _buffer.Length)
         {
-            if (_start > 0)
+            int size = _buffer.Length;
+            if (_start == 0)
+            {
+                // One frame fills the buffer: grow, but never past what one legal frame can take.
+                if (size >= limit) throw new FrameException(FrameError.TooLarge, $"no frame fits in {limit} bytes");
+                size = (int)Math.Min((long)size * 2, limit);
+            }
+            else if (_moreWaiting && size < Math.Min(MaxAdaptiveBufferSize, limit))
+            {
+                // Reads fill the buffer: take more per read from now on.
+                size = _bufferSize = Math.Min(size * 2, Math.Min(MaxAdaptiveBufferSize, limit));
+            }
+            int left = _end - _start;
+            if (size == _buffer.Length)
             {
                 // Move the partial frame to the front.
-                _buffer.AsSpan(_start, _end - _start).CopyTo(_buffer);
-                _end -= _start;
-                _start = 0;
+                _buffer.AsSpan(_start, left).CopyTo(_buffer);
             }
             else
             {
-                // One frame fills the buffer: grow, but never past what one legal frame can take.
-                if (_buffer.Length >= limit) throw new FrameException(FrameError.TooLarge, $"no frame fits in {limit} bytes");
-                var grown = ReceiveBuffers.Rent((int)Math.Min((long)_buffer.Length * 2, limit));
-                _buffer.AsSpan(0, _end).CopyTo(grown);
+                var grown = ReceiveBuffers.Rent(size);
+                _buffer.AsSpan(_start, left).CopyTo(grown);
                 ReceiveBuffers.Return(_buffer);
                 _buffer = grown;
             }
+            _start = 0;
+            _end = left;
         }
         var free = _buffer.AsMemory(_end);
         if (ReadLimit is not { } budget) return free;
@@ -248,6 +269,7 @@ internal sealed class StreamSession : Session, IValueTaskSource
         ReceiveBuffers.Return(_buffer);
         Volatile.Write(ref _buffer, null);
         _start = _end = 0;
+        _bufferSize = Settings.ReceiveBufferSize;
     }
 
     private void NewTurn()
