@@ -90,8 +90,12 @@ public abstract partial class Session
     /// </remarks>
     internal sealed class SendQueue
     {
-        /// <summary>Size of a pooled segment, and of the pieces a streamed send is cut into.</summary>
-        internal const int SegmentSize = 32 * 1024;
+        /// <summary>Size of a pooled segment, and so of most writes (the writer takes one segment at a time): a busy
+        /// stream session reads up to 64 KiB at once, and the replies to one read then go out in one write.</summary>
+        internal const int SegmentSize = 64 * 1024;
+
+        /// <summary>Size of the pieces a streamed send is cut into (a WebSocket message's fragments).</summary>
+        internal const int PieceSize = 32 * 1024;
 
         private readonly Session _session;
         private readonly object _lock = new();
@@ -663,7 +667,7 @@ public abstract partial class Session
                     if (chunk.IsEmpty) break;
                     while (!chunk.IsEmpty)
                     {
-                        int n = Math.Min(chunk.Length, SegmentSize);
+                        int n = Math.Min(chunk.Length, PieceSize);
                         if (hasHeader && written + n > length) throw new InvalidOperationException($"the source produced more than the {length} bytes it announced");
                         await WaitForRoomAsync(n, cancellationToken).ConfigureAwait(false);
                         AppendPiece(chunk.Span[..n], kind, 0, 0);
@@ -698,7 +702,7 @@ public abstract partial class Session
                     if (chunk.IsEmpty) break;
                     while (!chunk.IsEmpty)
                     {
-                        int n = Math.Min(chunk.Length, SegmentSize - header);
+                        int n = Math.Min(chunk.Length, PieceSize - header);
                         bool last = written + n == length;
                         await WaitForRoomAsync(header + n, cancellationToken).ConfigureAwait(false);
                         AppendPiece(chunk.Span[..n], kind, header, n, lastPiece: last);

@@ -43,7 +43,7 @@ public abstract partial class Session
     public Task SendAsync(Stream source, FrameKind kind, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
-        return _sendQueue.SendStreamedAsync(new StreamChunks(source, SendQueue.SegmentSize), kind, cancellationToken);
+        return _sendQueue.SendStreamedAsync(new StreamChunks(source, SendQueue.PieceSize), kind, cancellationToken);
     }
 
     /// <summary>Sends <paramref name="data"/> as one frame (one header for the whole sequence), segment by segment as
