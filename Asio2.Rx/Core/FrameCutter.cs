@@ -10,6 +10,9 @@ internal struct FrameBoundsList
 
     public int Count { get; private set; }
 
+    /// <summary>Where the last frame's encoding ends (0 without frames).</summary>
+    public readonly int End => Count == 0 ? 0 : _pairs![3 * Count - 1];
+
     /// <summary>Adds a frame whose encoding ends with its payload (messages, which have no header or delimiter).</summary>
     public void Add(int offset, int length) => Add(offset, length, offset + length);
 
@@ -51,25 +54,20 @@ internal static class FrameCutter
     /// Decodes the complete frames in buffer[start..end) into <paramref name="bounds"/> (offsets relative to
     /// <paramref name="start"/>) and returns how many bytes they took. Illegal input stops the cut: the frames before
     /// it are kept and the reason is returned in <paramref name="error"/>, so they can be delivered before the close.
+    /// <paramref name="bounds"/> starts empty.
     /// </summary>
     public static int Cut(FrameDecoder decoder, byte[] buffer, int start, int end, ref FrameBoundsList bounds, out FrameException? error)
     {
-        int first = start;
         error = null;
         try
         {
-            while (start < end && decoder.TryDecode(buffer.AsMemory(start, end - start), out var f))
-            {
-                bounds.Add(start - first + f.PayloadOffset, f.PayloadLength, start - first + f.Consumed);
-                start += f.Consumed;
-                if (f.Consumed == 0) break; // a decoder that consumes nothing would spin
-            }
+            return decoder.DecodeAll(buffer, start, end, ref bounds);
         }
         catch (FrameException fe)
         {
             error = fe;
+            return bounds.End;
         }
-        return start - first;
     }
 
     /// <summary>The close reason a framing error maps to, and the drop it is counted as.</summary>

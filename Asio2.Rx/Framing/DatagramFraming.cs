@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace Asio2.Rx;
 
@@ -58,9 +59,23 @@ internal sealed class DatagramFraming : Framing
 
     private sealed class Decoder(int maxFrameSize) : FrameDecoder
     {
-        public override bool TryDecode(ReadOnlyMemory<byte> buffer, out FrameBounds frame)
+        public override bool TryDecode(ReadOnlyMemory<byte> buffer, out FrameBounds frame) => TryDecode(buffer.Span, out frame);
+
+        public override int DecodeAll(byte[] buffer, int start, int end, ref FrameBoundsList bounds)
         {
-            ReadOnlySpan<byte> span = buffer.Span;
+            var span = buffer.AsSpan(start, end - start);
+            int at = 0;
+            while (at < span.Length && TryDecode(span[at..], out var f))
+            {
+                bounds.Add(at + f.PayloadOffset, f.PayloadLength, at + f.Consumed);
+                at += f.Consumed;
+            }
+            return at;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private bool TryDecode(ReadOnlySpan<byte> span, out FrameBounds frame)
+        {
             frame = default;
             if (span.IsEmpty)
                 return false;

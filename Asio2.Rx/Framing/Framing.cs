@@ -84,6 +84,25 @@ internal abstract class FrameDecoder
     /// </remarks>
     public abstract bool TryDecode(ReadOnlyMemory<byte> buffer, out FrameBounds frame);
 
+    /// <summary>
+    /// Decodes every complete frame in buffer[start..end) into <paramref name="bounds"/> (offsets relative to
+    /// <paramref name="start"/>) and returns how many bytes they took. Throws <see cref="FrameException"/> at illegal
+    /// input, with the frames before it already in <paramref name="bounds"/>.
+    /// </summary>
+    /// <remarks>One <see cref="TryDecode"/> call per frame; a stateless decoder overrides it with a loop over the span
+    /// (no call and no <see cref="Memory{T}"/> per frame).</remarks>
+    public virtual int DecodeAll(byte[] buffer, int start, int end, ref FrameBoundsList bounds)
+    {
+        int at = start;
+        while (at < end && TryDecode(buffer.AsMemory(at, end - at), out var f))
+        {
+            bounds.Add(at - start + f.PayloadOffset, f.PayloadLength, at - start + f.Consumed);
+            at += f.Consumed;
+            if (f.Consumed == 0) break; // a decoder that consumes nothing would spin
+        }
+        return at - start;
+    }
+
     /// <summary>Called when the input ends with <paramref name="remaining"/> undecoded bytes (&gt; 0).
     /// Raw framing hands them out; the others report a truncated frame.</summary>
     /// <remarks>Call it again with what is left after each true result; a false result with bytes left means
