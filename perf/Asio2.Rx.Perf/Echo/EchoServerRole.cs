@@ -25,7 +25,7 @@ internal static class EchoServerRole
     public static async Task<int> RunAsync(PerfArgs args)
     {
         string impl = args.String("impl", "asio2rx");
-        int bufferSize = args.Int("buffer", 16 * 1024);
+        int bufferSize = args.Int("buffer", 64 * 1024);
         string describe = "";
         int port;
         IAsyncDisposable server;
