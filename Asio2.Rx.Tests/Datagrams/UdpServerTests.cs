@@ -44,6 +44,27 @@ public class UdpServerTests
     }
 
     [Fact]
+    public async Task BytesSent_CountsTheDatagramsPayloads_NotTheSendQueuesRecordLengths()
+    {
+        await using var server = new UdpServer();
+        var first = server.Sessions.First("the session");
+        var bound = server.Start("127.0.0.1", 0);
+        using var socket = RawSocket();
+        await socket.SendToAsync("hello"u8.ToArray(), SocketFlags.None, bound);
+        var session = await first;
+
+        int[] sizes = [0, 1, 1000, 9000];
+        foreach (int size in sizes)
+        {
+            await session.Send(new byte[size]); // completes once written and counted
+            Assert.Equal(size, (await ReceiveOne(socket)).Length);
+        }
+
+        Assert.Equal(sizes.Sum(), session.BytesSent);
+        Assert.Equal(5, session.BytesReceived);
+    }
+
+    [Fact]
     public async Task FirstDatagram_IsSeenBySelectManyOverSessions_AndTheSessionKnowsItsPeer()
     {
         await using var server = new UdpServer();

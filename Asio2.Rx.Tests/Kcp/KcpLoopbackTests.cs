@@ -15,6 +15,7 @@ public sealed class KcpLoopbackTests
     {
         await using var server = new KcpServer();
         server.Sessions.Subscribe(s => s.Frames.Subscribe(f => f.Session.Send(f.Data)));
+        var serverSession = server.Sessions.First("the server's session");
         var bound = server.Start(address, 0);
         await using var client = new KcpClient();
         var sizes = new[] { 1, 2, 100, 1375, 1376, 1377, 5000, 20_000, 60 * 1024, 0 };
@@ -28,6 +29,9 @@ public sealed class KcpLoopbackTests
         for (int i = 0; i < sizes.Length; i++) Assert.Equal(Payload(sizes[i]), got[i]);
         Assert.Equal("kcp", session.Transport);
         Assert.Equal(1, server.SessionCount);
+        // What went into KCP each way: the payloads, not the send queue's record lengths (each echo went in before it came back).
+        Assert.Equal(sizes.Sum(), session.BytesSent);
+        Assert.Equal(sizes.Sum(), (await serverSession).BytesSent);
     }
 
     [Fact]

@@ -11,13 +11,24 @@ public abstract partial class Session
     /// <summary>Bytes accepted by <c>Send</c> and not yet written to the transport.</summary>
     public long QueuedSendBytes => _sendQueue.QueuedBytes;
 
-    /// <summary>Bytes written to the transport. A WebSocket session counts its frames as they go out (headers, compressed
-    /// payloads and control frames included).</summary>
-    public long BytesSent => TransportBytesSent ?? _sendQueue.SentPosition;
+    /// <summary>Bytes written to the transport: a byte stream's bytes (framing headers included), a UDP or KCP session's
+    /// message payloads, a WebSocket session's frames as they go out (headers, compressed payloads and control frames
+    /// included).</summary>
+    public long BytesSent => CountsTransportBytes ? Volatile.Read(ref _transportBytesSent) : _sendQueue.SentPosition;
 
-    /// <summary>Bytes the transport wrote, for a transport that counts them itself because its queued records are not
-    /// what it writes (WebSocket); null: the send queue's count, which is the wire's for byte streams.</summary>
-    private protected virtual long? TransportBytesSent => null;
+    /// <summary>True for a session whose queued records are not what it writes (UDP and KCP record lengths, WebSocket
+    /// messages): it reports what reaches the transport with <see cref="OnTransportBytesSent"/>. False: the send queue's
+    /// count, which is the wire's for byte streams.</summary>
+    private protected virtual bool CountsTransportBytes => false;
+
+    private long _transportBytesSent;
+
+    /// <summary>Counts bytes the transport took (see <see cref="CountsTransportBytes"/>), in <see cref="BytesSent"/> and the metrics.</summary>
+    private protected void OnTransportBytesSent(int count)
+    {
+        Interlocked.Add(ref _transportBytesSent, count);
+        Settings.Metrics.BytesSent(Transport, count);
+    }
 
     /// <summary>Frames accepted by <c>Send</c>.</summary>
     public long FramesSent => _sendQueue.FramesQueued;
@@ -394,7 +405,7 @@ public abstract partial class Session
                     room.SetResult();
                 }
             }
-            if (_session.TransportBytesSent is null) _session.Settings.Metrics.BytesSent(_session.Transport, n);
+            if (!_session.CountsTransportBytes) _session.Settings.Metrics.BytesSent(_session.Transport, n);
             if (Volatile.Read(ref _onDrained) is not null) CheckDrained(sent);
         }
 

@@ -30,6 +30,9 @@ internal sealed partial class KcpSession
         if (framing > 0) Settings.Framing.WriteHeader(destination[MessageRecords.HeaderLength..], payloadLength);
     }
 
+    // The queue's record lengths never reach KCP: BytesSent counts what is handed to it (a stream mode frame's header included).
+    private protected override bool CountsTransportBytes => true;
+
     /// <summary>Message mode: what one KCP message can hold (127 segments). Stream mode: the framing's limit.</summary>
     private protected override int MaxSendPayload => _kcpSettings.StreamMode
         ? (Settings.Framing.GetHeaderLength(0) > 0 ? Settings.Framing.MaxFrameSize : int.MaxValue)
@@ -95,6 +98,7 @@ internal sealed partial class KcpSession
         while (_kcp.WaitSnd < MaxUnacknowledgedSegments && MessageRecords.TryTake(ref _pendingWrite, out var record))
         {
             SendToKcp(record.Span);
+            OnTransportBytesSent(record.Length);
             queued = true;
         }
         if (queued) _kcp.Flush();

@@ -92,21 +92,29 @@ internal sealed class UdpSession : Session
         Post(new FrameBatch(this, datagram.ToArray(), null, 1));
     }
 
+    // The queue's record lengths never reach the wire: BytesSent counts the datagrams' payloads.
+    private protected override bool CountsTransportBytes => true;
+
     private protected override ValueTask WriteAsync(ReadOnlyMemory<byte> batch)
     {
         while (MessageRecords.TryTake(ref batch, out var payload))
         {
             var pending = _channel.SendAsync(payload, _remoteAddress, CancellationToken.None);
-            if (!pending.IsCompletedSuccessfully) return SendRestAsync(pending, batch);
+            if (!pending.IsCompletedSuccessfully) return SendRestAsync(pending, payload.Length, batch);
+            OnTransportBytesSent(payload.Length);
         }
         return default;
     }
 
-    private async ValueTask SendRestAsync(ValueTask pending, ReadOnlyMemory<byte> rest)
+    private async ValueTask SendRestAsync(ValueTask pending, int pendingLength, ReadOnlyMemory<byte> rest)
     {
         await pending.ConfigureAwait(false);
+        OnTransportBytesSent(pendingLength);
         while (MessageRecords.TryTake(ref rest, out var payload))
+        {
             await _channel.SendAsync(payload, _remoteAddress, CancellationToken.None).ConfigureAwait(false);
+            OnTransportBytesSent(payload.Length);
+        }
     }
 
     private protected override void CloseTransport(bool abortive)

@@ -55,7 +55,7 @@ public sealed partial class WebSocketSession : Session
         SubProtocol = subProtocol;
         IsCompressed = deflate is not null;
         UpgradeRequest = upgradeRequest;
-        _wire = new WebSocketWire(stream, buffered, isServer, deflate is not null, OnBytesReceived, OnBytesWritten);
+        _wire = new WebSocketWire(stream, buffered, isServer, deflate is not null, OnBytesReceived, OnTransportBytesSent);
         if (isServer) _wire.OnUnmasked = OnUnmaskedFrame;
         _ws = WebSocket.CreateFromStream(_wire, new WebSocketCreationOptions
         {
@@ -146,15 +146,7 @@ public sealed partial class WebSocketSession : Session
     }
 
     // Frames written to the connection: the send queue's records carry a header of ours that never reaches the wire.
-    private long _bytesWritten;
-
-    private protected override long? TransportBytesSent => Volatile.Read(ref _bytesWritten);
-
-    private void OnBytesWritten(int count)
-    {
-        Interlocked.Add(ref _bytesWritten, count);
-        Settings.Metrics.BytesSent(Transport, count);
-    }
+    private protected override bool CountsTransportBytes => true;
 
     private static bool IsSendableCode(int code) => code is (>= 1000 and <= 1003) or (>= 1007 and <= 1011) or (>= 3000 and <= 4999);
 
