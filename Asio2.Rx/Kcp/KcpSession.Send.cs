@@ -95,13 +95,18 @@ internal sealed partial class KcpSession
         // KCP stamps segments with the time of the last update: make it now.
         _kcp.Update(now);
         bool queued = false;
+        int bytes = 0;
         while (_kcp.WaitSnd < MaxUnacknowledgedSegments && MessageRecords.TryTake(ref _pendingWrite, out var record))
         {
             SendToKcp(record.Span);
-            OnTransportBytesSent(record.Length);
-            queued = true;
+            bytes += record.Length;
+            queued = true; // an empty message is a segment too
         }
-        if (queued) _kcp.Flush();
+        if (queued)
+        {
+            OnTransportBytesSent(bytes);
+            _kcp.Flush();
+        }
         if (_pendingWrite.IsEmpty)
         {
             _writePending = false;

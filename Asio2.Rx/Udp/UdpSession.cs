@@ -97,24 +97,28 @@ internal sealed class UdpSession : Session
 
     private protected override ValueTask WriteAsync(ReadOnlyMemory<byte> batch)
     {
+        int sent = 0;
         while (MessageRecords.TryTake(ref batch, out var payload))
         {
             var pending = _channel.SendAsync(payload, _remoteAddress, CancellationToken.None);
-            if (!pending.IsCompletedSuccessfully) return SendRestAsync(pending, payload.Length, batch);
-            OnTransportBytesSent(payload.Length);
+            if (!pending.IsCompletedSuccessfully) return SendRestAsync(pending, sent + payload.Length, batch);
+            sent += payload.Length;
         }
+        OnTransportBytesSent(sent);
         return default;
     }
 
-    private async ValueTask SendRestAsync(ValueTask pending, int pendingLength, ReadOnlyMemory<byte> rest)
+    /// <summary>The rest of a batch after a send that did not complete at once; <paramref name="sent"/> counts the
+    /// payloads up to and including that one.</summary>
+    private async ValueTask SendRestAsync(ValueTask pending, int sent, ReadOnlyMemory<byte> rest)
     {
         await pending.ConfigureAwait(false);
-        OnTransportBytesSent(pendingLength);
         while (MessageRecords.TryTake(ref rest, out var payload))
         {
             await _channel.SendAsync(payload, _remoteAddress, CancellationToken.None).ConfigureAwait(false);
-            OnTransportBytesSent(payload.Length);
+            sent += payload.Length;
         }
+        OnTransportBytesSent(sent);
     }
 
     private protected override void CloseTransport(bool abortive)
