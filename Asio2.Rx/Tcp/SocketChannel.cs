@@ -69,22 +69,8 @@ internal sealed class SocketChannel(Socket socket) : IValueTaskSource<int>
         if (loop is null) return socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
         if (loop.IsCurrent)
         {
-            // A zero-byte receive asks whether data is there: a peek at one byte answers at once when it is, where
-            // waiting for the readiness report would cost a registration and a turn of the loop.
-            Span<byte> probe = stackalloc byte[1];
-            bool peek = buffer.IsEmpty;
-            int n;
-            SocketError error;
-            try
-            {
-                n = socket.Receive(peek ? probe : buffer.Span, peek ? SocketFlags.Peek : SocketFlags.None, out error);
-            }
-            catch (Exception ex)
-            {
-                return ValueTask.FromException<int>(ex);
-            }
-            if (error == SocketError.Success) return new ValueTask<int>(peek ? 0 : n);
-            if (error != SocketError.WouldBlock) return ValueTask.FromException<int>(new SocketException((int)error));
+            if (TryReceiveNow(buffer, out int n, out var error))
+                return error is null ? new ValueTask<int>(n) : ValueTask.FromException<int>(error);
             Wait(buffer);
             Arm();
             return new ValueTask<int>(this, _wait.Version);
@@ -95,7 +81,7 @@ internal sealed class SocketChannel(Socket socket) : IValueTaskSource<int>
         {
             loop.Schedule(this, static (_, c) =>
             {
-                c.Complete();
+                c.TryNow();
                 return Disposable.Empty;
             });
         }
@@ -135,6 +121,45 @@ internal sealed class SocketChannel(Socket socket) : IValueTaskSource<int>
     /// <summary>The loop's epoll reported the socket readable (or closed, or failed). On the loop.</summary>
     internal void OnReadable() => Complete();
 
+    /// <summary>On the loop: the waiting receive, begun off the loop, tried now. Unlike a readiness report this says
+    /// nothing about the socket, so a zero-byte receive peeks (an idle connection keeps waiting without a buffer).</summary>
+    private void TryNow()
+    {
+        if (!_waiting) return;
+        if (Volatile.Read(ref _closed)) Finish(0, new ObjectDisposedException(nameof(Socket)));
+        else if (TryReceiveNow(_buffer, out int n, out var error)) Finish(n, error);
+        else Arm();
+    }
+
+    /// <summary>
+    /// A non-blocking receive on the loop thread: false when nothing is there. A zero-byte receive asks whether data
+    /// is there: a peek at one byte answers at once when it is, where waiting for the readiness report would cost a
+    /// registration and a turn of the loop.
+    /// </summary>
+    private bool TryReceiveNow(Memory<byte> buffer, out int n, out Exception? error)
+    {
+        Span<byte> probe = stackalloc byte[1];
+        bool peek = buffer.IsEmpty;
+        SocketError code;
+        try
+        {
+            n = socket.Receive(peek ? probe : buffer.Span, peek ? SocketFlags.Peek : SocketFlags.None, out code);
+        }
+        catch (Exception ex)
+        {
+            (n, error) = (0, ex);
+            return true;
+        }
+        if (code == SocketError.WouldBlock)
+        {
+            (n, error) = (0, null);
+            return false;
+        }
+        if (peek) n = 0;
+        error = code == SocketError.Success ? null : new SocketException((int)code);
+        return true;
+    }
+
     /// <summary>On the loop: reads into the waiting receive's buffer and completes it, or arms again if nothing is there.
     /// A zero-byte receive completes when the socket is readable (data, end of stream, or an error the next read reports).</summary>
     private void Complete()
@@ -150,19 +175,8 @@ internal sealed class SocketChannel(Socket socket) : IValueTaskSource<int>
             Finish(0, null);
             return;
         }
-        int n;
-        SocketError error;
-        try
-        {
-            n = socket.Receive(_buffer.Span, SocketFlags.None, out error);
-        }
-        catch (Exception ex)
-        {
-            Finish(0, ex);
-            return;
-        }
-        if (error == SocketError.WouldBlock) Arm();
-        else Finish(n, error == SocketError.Success ? null : new SocketException((int)error));
+        if (TryReceiveNow(_buffer, out int n, out var error)) Finish(n, error);
+        else Arm();
     }
 
     private void Finish(int n, Exception? error)
