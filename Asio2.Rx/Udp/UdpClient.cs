@@ -52,7 +52,7 @@ public sealed class UdpClient : NetworkClient
         var channel = ChannelFactory(remote, _options);
         var session = new UdpSession(channel, remote.Serialize(), remote, ownsChannel: true, _options.MaxDatagramSize, _drops, Settings, Scheduler);
         // The client's channel has one peer: every datagram is the session's. Datagrams that arrive before the
-        // session is announced and started are delivered in order after it (Post queues on the scheduler).
+        // session started (a reply to a Connections subscriber's send) are kept and delivered in order when it starts.
         channel.Start((datagram, _) => session.OnDatagram(datagram));
         return session;
     }
