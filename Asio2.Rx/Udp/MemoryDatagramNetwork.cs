@@ -89,7 +89,18 @@ internal sealed class MemoryDatagramNetwork
 
         public override Task Completion => _completion.Task;
 
-        public override void Start(DatagramHandler handler) => _handler = handler;
+        // Datagrams that arrive before Start wait, as in a socket's receive buffer.
+        private List<(byte[] Datagram, SocketAddress From)>? _early = [];
+
+        public override void Start(DatagramHandler handler)
+        {
+            lock (_deliverGate)
+            {
+                _handler = handler;
+                foreach (var (datagram, from) in _early!) handler(datagram, from);
+                _early = null;
+            }
+        }
 
         public override void Send(ReadOnlySpan<byte> datagram, SocketAddress target)
         {
@@ -110,8 +121,9 @@ internal sealed class MemoryDatagramNetwork
         {
             lock (_deliverGate)
             {
-                if (_disposed || _handler is not { } handler) return;
-                handler(datagram, from);
+                if (_disposed) return;
+                if (_handler is { } handler) handler(datagram, from);
+                else _early!.Add((datagram, from));
             }
         }
 

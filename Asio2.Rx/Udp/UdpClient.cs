@@ -50,11 +50,8 @@ public sealed class UdpClient : NetworkClient
     {
         var remote = await DatagramEndPoints.ResolveAsync(Target!, cancellationToken).ConfigureAwait(false);
         var channel = ChannelFactory(remote, _options);
-        var session = new UdpSession(channel, remote.Serialize(), remote, ownsChannel: true, _options.MaxDatagramSize, _drops, Settings, Scheduler);
-        // The client's channel has one peer: every datagram is the session's. Datagrams that arrive before the
-        // session started (a reply to a Connections subscriber's send) are kept and delivered in order when it starts.
-        channel.Start((datagram, _) => session.OnDatagram(datagram));
-        return session;
+        // The client's channel has one peer: every datagram is the session's, and the session starts the channel.
+        return new UdpSession(channel, remote.Serialize(), remote, ownsChannel: true, _options.MaxDatagramSize, _drops, Settings, Scheduler);
     }
 }
 

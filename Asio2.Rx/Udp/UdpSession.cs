@@ -22,9 +22,6 @@ internal sealed class UdpSession : Session
     private readonly int _maxDatagramSize;
     private readonly DropCounter _drops;
     private volatile bool _started;
-    private readonly object _startLock = new(); // orders a client's early datagrams before the ones after Start
-    private List<byte[]>? _early;                // a client's datagrams that came before Start
-    private int _earlyBytes;
     private readonly TimeSpan? _unconfirmedSilenceTimeout;
     private volatile bool _confirmed;
     private int _datagrams; // touched only by the receive loop
@@ -64,56 +61,21 @@ internal sealed class UdpSession : Session
             ? Settings.SilenceTimeout
             : (first < full ? first : full);
 
-    // Datagrams are pushed in by the receive loop (OnDatagram); from now on they are delivered, a client's early ones first.
+    // Datagrams are pushed in by the receive loop (OnDatagram); from now on they are delivered. A client's channel starts
+    // receiving only now: what its peer sent before (a reply to a Connections subscriber's send, made before Start) waits
+    // in the socket's buffer, as it does for TCP, instead of reaching a session nobody may see yet.
     private protected override void StartTransport()
     {
-        lock (_startLock)
-        {
-            if (_early is { } early)
-            {
-                _early = null;
-                foreach (var datagram in early) Accept(datagram);
-            }
-            _started = true;
-        }
+        _started = true;
+        if (_ownsChannel) _channel.Start((datagram, _) => OnDatagram(datagram));
     }
 
     /// <summary>Called by the receive loop with one datagram from this session's peer.</summary>
     public void OnDatagram(ReadOnlySpan<byte> datagram)
     {
-        if (!_started && HoldUntilStarted(datagram)) return;
-        Accept(datagram);
-    }
-
-    /// <summary>
-    /// Before Start. A client's channel receives from the moment it connects, and its session is announced before it
-    /// starts: a reply to a send made by a <c>Connections</c> subscriber can arrive in between, and is kept (up to
-    /// <see cref="SessionOptions.MaxPendingReceiveBytes"/>) for Start to deliver in order. A server's session starts
-    /// before its first datagram, so one that has not started has nobody to deliver to. True when handled here.
-    /// </summary>
-    private bool HoldUntilStarted(ReadOnlySpan<byte> datagram)
-    {
-        lock (_startLock)
+        if (!_started || !IsOpen)
         {
-            if (_started) return false;
-            if (_ownsChannel && IsOpen && _earlyBytes + datagram.Length <= Settings.MaxPendingReceiveBytes)
-            {
-                (_early ??= []).Add(datagram.ToArray());
-                _earlyBytes += datagram.Length;
-            }
-            else
-            {
-                _drops.Drop("session_not_open");
-            }
-            return true;
-        }
-    }
-
-    private void Accept(ReadOnlySpan<byte> datagram)
-    {
-        if (!IsOpen)
-        {
-            // After the session closed nobody will see a frame.
+            // A server's session starts before its first datagram: not started yet, or closed, nobody sees a frame.
             _drops.Drop("session_not_open");
             return;
         }
