@@ -230,11 +230,25 @@ public abstract partial class Session : IDisposable
     /// <summary>Schedules a shutdown behind the frames already queued for delivery, so they are seen first (used for
     /// end of stream and protocol errors, where the peer's last complete frames still count).</summary>
     private protected void ShutdownAfterPendingFrames(CloseReason reason, bool graceful) =>
-        Scheduler.Schedule((this, reason, graceful), static (_, st) =>
+        OnSchedulerOrHere((Session: this, Reason: reason, Graceful: graceful), static st => st.Session.Shutdown(st.Reason, st.Graceful));
+
+    /// <summary>Runs <paramref name="action"/> on the scheduler; when the scheduler is gone (its pool was disposed under
+    /// the session), here and now: a session must still close and complete its streams.</summary>
+    private void OnSchedulerOrHere<TState>(TState state, Action<TState> action)
+    {
+        try
         {
-            st.Item1.Shutdown(st.reason, st.graceful);
-            return Disposable.Empty;
-        });
+            Scheduler.Schedule((State: state, Action: action), static (_, st) =>
+            {
+                st.Action(st.State);
+                return Disposable.Empty;
+            });
+        }
+        catch (ObjectDisposedException)
+        {
+            action(state);
+        }
+    }
 
     private void CloseTransportOnce(bool abortive)
     {
@@ -247,11 +261,7 @@ public abstract partial class Session : IDisposable
         {
             Asio2Log.TransportCloseFailed(Logger, ex, this);
         }
-        Scheduler.Schedule(this, static (_, s) =>
-        {
-            s.Finish();
-            return Disposable.Empty;
-        });
+        OnSchedulerOrHere(this, static s => s.Finish());
     }
 
     /// <summary>Runs on the scheduler after the transport closed: completes the streams, in order.</summary>
